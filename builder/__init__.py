@@ -1,0 +1,1 @@
+"""How an image is made: context, stages, one module per instruction, commit; and the CLI."""

@@ -1,0 +1,1 @@
+"""Where things run: namespaces, mounts, cgroups, the init, port forwarding, container lifecycle."""
