@@ -1,0 +1,245 @@
+"""Images and descriptors as read-only values: a change returns a new value (go-containerregistry)."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import platform as _platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from . import mediatypes as mt
+from .digest import canonical_json, sha256_digest
+
+# The config section's fields, as Docker writes them (Healthcheck, OnBuild, Shell included).
+CONFIG_FIELDS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels",
+                 "StopSignal", "ArgsEscaped", "Healthcheck", "OnBuild", "Shell")
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+    annotations: Mapping[str, str] | None = field(default=None, compare=False)
+    platform: Mapping[str, str] | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        if self.platform:
+            out["platform"] = dict(self.platform)
+        return out
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "Descriptor":
+        return cls(d.get("mediaType", ""), d["digest"], int(d["size"]), d.get("annotations"), d.get("platform"))
+
+    @classmethod
+    def of_bytes(cls, data: bytes, media_type: str) -> "Descriptor":
+        return cls(media_type, sha256_digest(data), len(data))
+
+
+def host_architecture() -> str:
+    machine = _platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
+    out: list[str] = []
+    for diff_id in diff_ids:
+        out.append(diff_id if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff_id}".encode()).hexdigest())
+    return out
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """A typed view of the config section, for readers that prefer attributes."""
+    env: tuple[str, ...] = ()
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    user: str = ""
+    working_dir: str = ""
+    exposed_ports: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict, compare=False)
+    stop_signal: str = ""
+    shell: tuple[str, ...] | None = None
+    healthcheck: Mapping[str, Any] | None = field(default=None, compare=False)
+    on_build: tuple[str, ...] = ()
+
+    @classmethod
+    def from_section(cls, c: Mapping) -> "ImageConfig":
+        tup = lambda v: tuple(v) if v is not None else None  # noqa: E731
+        return cls(tuple(c.get("Env") or ()), tup(c.get("Cmd")), tup(c.get("Entrypoint")), c.get("User") or "",
+                   c.get("WorkingDir") or "", tuple(sorted(c.get("ExposedPorts") or {})),
+                   tuple(sorted(c.get("Volumes") or {})), dict(c.get("Labels") or {}), c.get("StopSignal") or "",
+                   tup(c.get("Shell")), c.get("Healthcheck"), tuple(c.get("OnBuild") or ()))
+
+
+class Image:
+    """manifest + config. The manifest's config descriptor always matches the config's canonical
+    bytes, so `id` is known before the image is stored. Never mutate the dicts you get."""
+
+    __slots__ = ("_manifest", "_config", "manifest_descriptor", "_config_bytes")
+
+    def __init__(self, manifest: dict, config: dict, manifest_descriptor: Descriptor | None = None,
+                 config_bytes: bytes | None = None):
+        self._manifest = manifest
+        self._config = config
+        self.manifest_descriptor = manifest_descriptor
+        self._config_bytes = config_bytes
+
+    # --- reading ---
+    @property
+    def manifest(self) -> dict:
+        return self._manifest
+
+    @property
+    def config(self) -> dict:
+        return self._config
+
+    @property
+    def config_bytes(self) -> bytes:
+        """The config exactly as stored (pulled images keep their registry bytes)."""
+        return self._config_bytes if self._config_bytes is not None else canonical_json(self._config)
+
+    @property
+    def config_descriptor(self) -> Descriptor:
+        return Descriptor.from_json(self._manifest["config"])
+
+    @property
+    def id(self) -> str:
+        return self._manifest["config"]["digest"]
+
+    @property
+    def short_id(self) -> str:
+        return self.id.removeprefix("sha256:")[:12]
+
+    @property
+    def digest(self) -> str | None:
+        return self.manifest_descriptor.digest if self.manifest_descriptor else None
+
+    @property
+    def layers(self) -> list[Descriptor]:
+        return [Descriptor.from_json(d) for d in self._manifest.get("layers", [])]
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return list(self._config.get("rootfs", {}).get("diff_ids", []))
+
+    @property
+    def chain_ids(self) -> list[str]:
+        return chain_ids(self.diff_ids)
+
+    @property
+    def config_section(self) -> dict:
+        return self._config.get("config") or {}
+
+    @property
+    def typed_config(self) -> ImageConfig:
+        return ImageConfig.from_section(self.config_section)
+
+    @property
+    def history(self) -> list[dict]:
+        return list(self._config.get("history", []))
+
+    @property
+    def created(self) -> str | None:
+        return self._config.get("created")
+
+    @property
+    def os(self) -> str:
+        return self._config.get("os", "linux")
+
+    @property
+    def architecture(self) -> str:
+        return self._config.get("architecture", "")
+
+    @property
+    def size(self) -> int:
+        """Bytes of the stored layer blobs (compressed), as registries count."""
+        return sum(d.size for d in self.layers)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Image) and other.id == self.id and other._manifest == self._manifest
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"Image({self.short_id}, {len(self.layers)} layers)"
+
+    # --- making new values ---
+    @classmethod
+    def empty(cls, os: str = "linux", architecture: str | None = None) -> "Image":
+        """FROM scratch: no layers, an empty config section."""
+        config = {"architecture": architecture or host_architecture(), "os": os, "config": {},
+                  "rootfs": {"type": "layers", "diff_ids": []}, "history": []}
+        return cls._build({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "layers": []}, config)
+
+    @classmethod
+    def _build(cls, manifest: dict, config: dict) -> "Image":
+        data = canonical_json(config)
+        manifest = dict(manifest)
+        manifest["config"] = Descriptor.of_bytes(data, mt.OCI_CONFIG).to_json()
+        return cls(manifest, config, None, data)
+
+    def _with(self, mutate) -> "Image":
+        manifest, config = copy.deepcopy(self._manifest), copy.deepcopy(self._config)
+        mutate(manifest, config)
+        # Written back as OCI, whatever it was read as.
+        manifest["mediaType"] = mt.OCI_MANIFEST
+        manifest["schemaVersion"] = 2
+        manifest["layers"] = [dict(d, mediaType=_oci_layer_type(d.get("mediaType", ""))) for d in manifest.get("layers", [])]
+        return Image._build(manifest, config)
+
+    def with_config(self, *, history: Mapping | None = None, **changes: Any) -> "Image":
+        """Change config-section fields (None removes one); `history` appends an empty_layer entry."""
+        def mutate(manifest: dict, config: dict) -> None:
+            section = config.setdefault("config", {})
+            for key, value in changes.items():
+                if value is None:
+                    section.pop(key, None)
+                else:
+                    section[key] = copy.deepcopy(value)
+            if history is not None:
+                config.setdefault("history", []).append(dict({"empty_layer": True}, **history))
+        return self._with(mutate)
+
+    def with_fields(self, **fields: Any) -> "Image":
+        """Change top-level config fields (created, author, os, architecture, variant)."""
+        def mutate(manifest: dict, config: dict) -> None:
+            for key, value in fields.items():
+                if value is None:
+                    config.pop(key, None)
+                else:
+                    config[key] = copy.deepcopy(value)
+        return self._with(mutate)
+
+    def with_layer(self, layer: Any, history: Mapping | None = None) -> "Image":
+        """Append a layer (a cache.layers.Layer, or anything with .descriptor and .diff_id)."""
+        def mutate(manifest: dict, config: dict) -> None:
+            manifest.setdefault("layers", []).append(layer.descriptor.to_json())
+            config.setdefault("rootfs", {"type": "layers", "diff_ids": []}).setdefault("diff_ids", []).append(layer.diff_id)
+            entry = dict(history or {})
+            entry.pop("empty_layer", None)
+            config.setdefault("history", []).append(entry)
+        return self._with(mutate)
+
+    def with_annotations(self, annotations: Mapping[str, str]) -> "Image":
+        def mutate(manifest: dict, config: dict) -> None:
+            manifest.setdefault("annotations", {}).update(annotations)
+        return self._with(mutate)
+
+
+def _oci_layer_type(media_type: str) -> str:
+    if media_type in (mt.DOCKER_LAYER_GZIP, mt.DOCKER_LAYER_FOREIGN):
+        return mt.OCI_LAYER_GZIP
+    return media_type or mt.OCI_LAYER_GZIP

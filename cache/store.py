@@ -1,0 +1,341 @@
+"""The store: a valid OCI image layout with pybuild's own state beside it (docs/CONTRACTS.md).
+
+Every write is temp file + fsync + rename; index.json (the tags) is read-modified-written under an
+exclusive fcntl lock, so many processes share one store and a tag reported written survives kill -9.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from . import mediatypes as mt
+from .blobs import BlobStore
+from .buildcache import BuildCache
+from .digest import canonical_json, check_digest
+from .errors import ImageNotFound, MediaTypeError, StoreError
+from .fsutil import atomic_write, pid_alive, pid_of_temp, temp_name
+from .image import Descriptor, Image, host_architecture
+from .locks import file_lock
+from .reference import looks_like_id, parse_reference
+
+SUBDIRS = ("blobs/sha256", "layers", "cache", "containers", "work", "tmp", "locks", "diffids")
+
+
+class Store:
+    def __init__(self, root: str):
+        self.root = os.path.abspath(root)
+        self.tmp = os.path.join(self.root, "tmp")
+        self.blobs = BlobStore(self.root, self.tmp)
+        self.build_cache = BuildCache(os.path.join(self.root, "cache"), self.tmp, self.record_layer)
+
+    # --- opening ---
+    @classmethod
+    def open(cls, root: str) -> "Store":
+        """Create the layout if needed (mode 0700: setuid files inside stay out of others' reach)
+        and sweep what dead processes left in tmp/ and work/."""
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        os.chmod(root, 0o700)
+        store = cls(root)
+        for sub in SUBDIRS:
+            os.makedirs(os.path.join(store.root, sub), mode=0o700, exist_ok=True)
+        with store.lock("index"):
+            if not os.path.exists(store._p("oci-layout")):
+                atomic_write(store._p("oci-layout"), canonical_json({"imageLayoutVersion": mt.OCI_LAYOUT_VERSION}), store.tmp)
+            if not os.path.exists(store._p("index.json")):
+                store._write_index({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []})
+        store.sweep()
+        return store
+
+    def _p(self, *parts: str) -> str:
+        return os.path.join(self.root, *parts)
+
+    def sweep(self) -> list[str]:
+        """Remove temp files and scratch dirs whose owning process is gone (kill -9 leftovers)."""
+        removed = []
+        for sub in ("tmp", "work"):
+            for name in os.listdir(self._p(sub)):
+                pid = pid_of_temp(name)
+                if pid is None or not pid_alive(pid):
+                    path = self._p(sub, name)
+                    _remove(path)
+                    removed.append(path)
+        return removed
+
+    @contextmanager
+    def lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
+        with file_lock(self._p("locks"), name, shared=shared):
+            yield
+
+    @contextmanager
+    def work_dir(self, prefix: str = "work") -> Iterator[str]:
+        path = temp_name(self._p("work"), f"{prefix}-")
+        os.mkdir(path, 0o700)
+        try:
+            yield path
+        finally:
+            _remove(path)
+
+    # --- JSON blobs ---
+    def put_json(self, obj: object, media_type: str) -> Descriptor:
+        return self.blobs.put_bytes(canonical_json(obj), media_type)
+
+    def get_json(self, digest: str) -> dict:
+        try:
+            return json.loads(self.blobs.get(digest))
+        except ValueError as err:
+            raise StoreError(f"blob {digest} is not valid JSON: {err}", hint="run `pybuild system check`") from None
+
+    # --- index.json ---
+    def _read_index(self) -> dict:
+        with open(self._p("index.json"), "rb") as f:
+            index = json.load(f)
+        if index.get("mediaType", mt.OCI_INDEX) not in mt.INDEXES:
+            raise MediaTypeError(f"{self._p('index.json')}: media type {index.get('mediaType')!r} is not an image index")
+        return index
+
+    def _write_index(self, index: dict) -> None:
+        atomic_write(self._p("index.json"), json.dumps(index, indent=2, sort_keys=True).encode(), self.tmp)
+
+    def _entries(self) -> list[dict]:
+        return list(self._read_index().get("manifests", []))
+
+    def _update_index(self, change: Callable[[list[dict]], list[dict]]) -> None:
+        with self.lock("index"):
+            index = self._read_index()
+            index["manifests"] = change(list(index.get("manifests", [])))
+            self._write_index(index)
+
+    # --- images ---
+    def load_image(self, desc: Descriptor, platform: str | None = None) -> Image:
+        """Read a manifest (or pick one from an index by platform) and its config."""
+        if desc.media_type in mt.INDEXES:
+            index = self.get_json(desc.digest)
+            _check_index(index, desc.digest)
+            return self.load_image(_pick_platform(index, platform, desc.digest), platform)
+        manifest = self.get_json(desc.digest)
+        _check_manifest(manifest, desc.digest)
+        config_desc = Descriptor.from_json(manifest["config"])
+        raw = self.blobs.get(config_desc.digest)
+        return Image(manifest, json.loads(raw), Descriptor(manifest.get("mediaType") or desc.media_type, desc.digest, desc.size), raw)
+
+    def commit(self, image: Image) -> Image:
+        """Write config + manifest; the image shows as <none> until tagged. Idempotent."""
+        config_desc = self.blobs.put_bytes(image.config_bytes, mt.OCI_CONFIG)
+        if config_desc.digest != image.id:
+            raise StoreError(f"image {image.id}: its config hashes to {config_desc.digest}")
+        for diff_id, layer in zip(image.diff_ids, image.layers):
+            if not self.blobs.exists(layer.digest):
+                raise StoreError(f"image {image.short_id}: layer blob {layer.digest} is missing", hint="build or pull it again")
+            self.record_layer(diff_id, layer)
+        manifest_desc = self.put_json(image.manifest, image.manifest.get("mediaType") or mt.OCI_MANIFEST)
+        stored = Image(image.manifest, image.config, manifest_desc, image.config_bytes)
+
+        def add_untagged(entries: list[dict]) -> list[dict]:
+            if not any(e["digest"] == manifest_desc.digest for e in entries):
+                entries.append(_entry(manifest_desc, None))
+            return entries
+        self._update_index(add_untagged)
+        return stored
+
+    def tag(self, ref: str, image: Image) -> None:
+        """Point `ref` at the image (committing it first if needed); durable when it returns."""
+        r = parse_reference(ref)
+        if r.digest:
+            raise StoreError(f"cannot tag {ref!r}: a reference with a digest names content, not a tag")
+        if image.manifest_descriptor is None:
+            image = self.commit(image)
+        desc = image.manifest_descriptor
+        name = r.name
+
+        def change(entries: list[dict]) -> list[dict]:
+            old = [e for e in entries if _ref_name(e) == name]
+            kept = [e for e in entries if _ref_name(e) != name and not (e["digest"] == desc.digest and _ref_name(e) is None)]
+            kept.append(_entry(desc, name))
+            for e in old:  # the image the tag moved away from stays, as <none>
+                if not any(k["digest"] == e["digest"] for k in kept):
+                    kept.append(_entry(Descriptor.from_json(e), None))
+            return kept
+        self._update_index(change)
+
+    def untag(self, ref: str) -> None:
+        name = parse_reference(ref).name
+        found: list[dict] = []
+
+        def change(entries: list[dict]) -> list[dict]:
+            found.extend(e for e in entries if _ref_name(e) == name)
+            kept = [e for e in entries if _ref_name(e) != name]
+            for e in found:
+                if not any(k["digest"] == e["digest"] for k in kept):
+                    kept.append(_entry(Descriptor.from_json(e), None))
+            return kept
+        self._update_index(change)
+        if not found:
+            raise ImageNotFound(ref)
+
+    def remove_image(self, digest: str) -> None:
+        """Drop every index entry of a manifest (tags and <none>); gc frees the blobs."""
+        self._update_index(lambda entries: [e for e in entries if e["digest"] != digest])
+
+    def list_images(self) -> list[tuple[str | None, Image]]:
+        """(full ref name or None for <none>, image), in index order."""
+        out: list[tuple[str | None, Image]] = []
+        cache: dict[str, Image] = {}
+        for e in self._entries():
+            if e["digest"] not in cache:
+                cache[e["digest"]] = self.load_image(Descriptor.from_json(e))
+            out.append((_ref_name(e), cache[e["digest"]]))
+        return out
+
+    def tags_of(self, image: Image) -> list[str]:
+        return [ref for ref, img in self.list_images() if ref and img.digest == image.digest]
+
+    def resolve(self, ref_or_id: str, platform: str | None = None) -> Image:
+        """A tag (normalized), a full or short image ID, or a manifest digest; ImageNotFound else."""
+        entries = self._entries()
+        text = ref_or_id
+        if looks_like_id(text) and ("/" not in text and ":" not in text.removeprefix("sha256:")):
+            hexpart = text.removeprefix("sha256:")
+            matches: dict[str, Image] = {}
+            for e in entries:
+                if e["digest"][7:].startswith(hexpart) and len(hexpart) == 64:
+                    return self.load_image(Descriptor.from_json(e), platform)
+                img = self.load_image(Descriptor.from_json(e), platform)
+                if img.id[7:].startswith(hexpart):
+                    matches[img.id] = img
+            if len(matches) == 1:
+                return next(iter(matches.values()))
+            if len(matches) > 1:
+                raise StoreError(f"image ID {text!r} is ambiguous: it matches {len(matches)} images", hint="give more digits")
+            if text.startswith("sha256:") or len(hexpart) == 64:
+                raise ImageNotFound(text)
+        r = parse_reference(text)  # InvalidReference (a usage error) for malformed names
+        for e in entries:
+            if r.digest and e["digest"] == r.digest or (not r.digest and _ref_name(e) == r.name):
+                return self.load_image(Descriptor.from_json(e), platform)
+        if r.digest and self.blobs.exists(r.digest):
+            raw = self.get_json(r.digest)
+            return self.load_image(Descriptor(raw.get("mediaType", mt.OCI_MANIFEST), r.digest, self.blobs.size(r.digest)), platform)
+        raise ImageNotFound(text)
+
+    # --- layers ---
+    def record_layer(self, diff_id: str | None, layer: Descriptor) -> None:
+        """Remember which blob holds a diff_id, so unpacked_layer can find it."""
+        if not diff_id:
+            return
+        path = self._p("diffids", check_digest(diff_id))
+        data = canonical_json(layer.to_json())
+        try:
+            with open(path, "rb") as f:
+                if f.read() == data:
+                    return
+        except FileNotFoundError:
+            pass
+        atomic_write(path, data, self.tmp)
+
+    def layer_descriptor(self, diff_id: str) -> Descriptor:
+        try:
+            with open(self._p("diffids", check_digest(diff_id)), "rb") as f:
+                return Descriptor.from_json(json.load(f))
+        except FileNotFoundError:
+            pass
+        for _, img in self.list_images():
+            for d, desc in zip(img.diff_ids, img.layers):
+                if d == diff_id:
+                    return desc
+        raise StoreError(f"layer {diff_id} is not known to the store", hint="pull or build the image again")
+
+    def unpacked_layer(self, diff_id: str) -> str:
+        """layers/<hex>: the layer as an overlay lowerdir; extracted once, under a lock, into a temp
+        dir that is renamed when complete (a kill -9 leaves only tmp/, swept at next start)."""
+        from .extract import unpack_layer_blob
+
+        final = self._p("layers", check_digest(diff_id))
+        if os.path.isdir(final):
+            return final
+        with self.lock(f"layer-{diff_id[7:]}"):
+            if os.path.isdir(final):
+                return final  # another process did it while we waited
+            desc = self.layer_descriptor(diff_id)
+            tmp = temp_name(self.tmp, "layer-")
+            try:
+                unpack_layer_blob(self, desc, diff_id, tmp)
+                os.rename(tmp, final)
+            except BaseException:
+                _remove(tmp)
+                raise
+        return final
+
+    # --- containers (owned by runtime/; read here only to protect what they use) ---
+    def images_in_use(self) -> set[str]:
+        """Image IDs and diff_ids named by container records (a plain-text scan: any ID mentioned)."""
+        found: set[str] = set()
+        cdir = self._p("containers")
+        known = {img.id for _, img in self.list_images()}
+        texts = []
+        for cid in os.listdir(cdir):
+            d = os.path.join(cdir, cid)
+            if os.path.isdir(d):
+                for name in os.listdir(d):
+                    if name.endswith(".json"):
+                        try:
+                            with open(os.path.join(d, name), encoding="utf-8", errors="replace") as f:
+                                texts.append(f.read(1 << 20))
+                        except OSError:
+                            pass
+        blob = "\n".join(texts)
+        for image_id in known:
+            if image_id[7:] in blob:
+                found.add(image_id)
+        return found
+
+
+def _entry(desc: Descriptor, ref_name: str | None) -> dict:
+    out = {"mediaType": desc.media_type or mt.OCI_MANIFEST, "digest": desc.digest, "size": desc.size}
+    if ref_name:
+        out["annotations"] = {mt.REF_NAME: ref_name}
+    return out
+
+
+def _ref_name(entry: dict) -> str | None:
+    return (entry.get("annotations") or {}).get(mt.REF_NAME)
+
+
+def _check_manifest(manifest: dict, digest: str) -> None:
+    kind = manifest.get("mediaType")
+    if kind in mt.INDEXES or "manifests" in manifest:
+        raise MediaTypeError(f"manifest {digest} is an image index, not a manifest")
+    if kind not in (None, *mt.MANIFESTS) or "config" not in manifest:
+        raise MediaTypeError(f"manifest {digest}: media type {kind!r} is not an image manifest")
+    if manifest["config"].get("mediaType") not in mt.CONFIGS:
+        raise MediaTypeError(f"manifest {digest}: config media type {manifest['config'].get('mediaType')!r} is not an image config")
+    for layer in manifest.get("layers", []):
+        if layer.get("mediaType") not in mt.LAYERS:
+            raise MediaTypeError(f"manifest {digest}: layer {layer.get('digest')} has media type {layer.get('mediaType')!r}, not a layer")
+
+
+def _check_index(index: dict, digest: str) -> None:
+    for m in index.get("manifests", []):
+        if m.get("mediaType") not in (*mt.MANIFESTS, *mt.INDEXES):
+            raise MediaTypeError(f"index {digest}: entry {m.get('digest')} has media type {m.get('mediaType')!r}, not a manifest")
+
+
+def _pick_platform(index: dict, platform: str | None, digest: str) -> Descriptor:
+    want = (platform or f"linux/{host_architecture()}").split("/")
+    for m in index.get("manifests", []):
+        p = m.get("platform") or {}
+        if p.get("os") == want[0] and p.get("architecture") == want[1] and (len(want) < 3 or p.get("variant") == want[2]):
+            return Descriptor.from_json(m)
+    raise ImageNotFound(f"{digest} for platform {'/'.join(want)}")
+
+
+def _remove(path: str) -> None:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
