@@ -374,3 +374,12 @@ class Expander:
 
     def words_unset_kept(self, text: str, *, raw_quotes: bool) -> list[str]:
         return self._run(text, {}, raw_quotes=raw_quotes, skip_unset=True).words
+
+
+def env_from_list(entries: list[str]) -> dict[str, str]:
+    """A `KEY=VALUE` list (as in an image config) as a mapping: a bare `KEY` is empty, the last wins."""
+    env: dict[str, str] = {}
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        env[key] = value
+    return env
