@@ -57,8 +57,9 @@ class BuildCache:
         return os.path.join(self.dir, key)
 
     def get(self, key: str) -> CacheEntry | None:
+        path = self._path(key)  # a malformed key is the caller's bug: ValueError
         try:
-            with open(self._path(key), "rb") as f:
+            with open(path, "rb") as f:
                 return CacheEntry.from_json(json.load(f))
         except (FileNotFoundError, ValueError, KeyError):
             return None  # a missing or unreadable entry is a miss, never an error
