@@ -148,3 +148,23 @@ def parse(text: str, filename: str = "Dockerfile") -> "Dockerfile":
     from .typed import to_dockerfile
 
     return to_dockerfile(parse_tree(text, filename))
+
+
+def read_dockerfile(path: str) -> tuple[str, str]:
+    """(text, name to show) of a Dockerfile path; `-` is stdin. Invalid UTF-8 is kept byte for byte
+    (surrogateescape), as BuildKit keeps bytes."""
+    import sys
+
+    from .errors import PybuildError
+
+    if path == "-":
+        return sys.stdin.buffer.read().decode("utf-8", "surrogateescape"), "<stdin>"
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape"), path
+    except FileNotFoundError:
+        raise PybuildError(f"{path}: no such file", hint="name the Dockerfile with -f FILE") from None
+    except IsADirectoryError:
+        raise PybuildError(f"{path}: is a directory", hint=f"name the file inside it, e.g. {path}/Dockerfile") from None
+    except OSError as err:
+        raise PybuildError(f"{path}: cannot read: {err.strerror}") from None
