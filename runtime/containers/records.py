@@ -77,7 +77,7 @@ class State:
     started_at: str = ""
     finished_at: str = ""
     ports: tuple[str, ...] = ()      # bound mappings, "IP:HOST->CTR/proto"
-    cgroup: str = ""                 # relative cgroup path (pybuild/<id>)
+    cgroups: tuple[str, ...] = ()    # the container's cgroup directories (cgroupview)
 
     @classmethod
     def from_json(cls, d: dict) -> "State":

@@ -1,0 +1,288 @@
+"""The monitor: one small process per running container, which owns it.
+
+`launch` double-forks it (setsid, so it outlives the CLI and its terminal). The monitor binds the
+-p ports (a port in use fails before anything starts), enters a private mount namespace, mounts the
+overlay (the image's unpacked layers + the container's own upper/), spawns the sandbox (with our
+init when --init), serves the proxies, relays output to container.log (and to the attached CLI),
+waits, records the exit status with OOMKilled, and cleans up. It reports "started" (or the error)
+on a pipe to the CLI, and the exit code on a second pipe that an attached CLI waits on.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import struct
+import termios
+import threading
+from dataclasses import dataclass
+
+from grammar.errors import PybuildError
+
+from . import cgroupview
+from .logs import LogWriter
+from .records import Container, Records, now_iso
+
+LOG_NAME = "container.log"
+
+
+class ContainerStartError(PybuildError):
+    """The monitor could not start the container (the message says which step failed)."""
+
+
+@dataclass(frozen=True)
+class Attach:
+    """The CLI's descriptors that an attached run relays; None: not attached (-d)."""
+    stdin: int | None
+    stdout: int
+    stderr: int
+
+
+@dataclass(frozen=True)
+class Started:
+    pid: int
+    monitor_pid: int
+    done_fd: int   # readable: the exit code as text once the container has exited, then EOF
+
+
+def proc_start_time(pid: int) -> int:
+    """Field 22 of /proc/<pid>/stat: with the pid, identifies one process across pid reuse."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+def process_alive(pid: int, start: int) -> bool:
+    try:
+        return pid > 0 and proc_start_time(pid) == start
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def launch(root: str, cid: str, attach: Attach | None) -> Started:
+    """Start the monitor of container cid; return once the container runs (or raise why not)."""
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the first child: only a step to the double fork
+        status = 0
+        try:
+            os.close(ready_r)
+            os.close(done_r)
+            os.setsid()
+            if os.fork() == 0:
+                _monitor_main(root, cid, attach, ready_w, done_w)
+        except BaseException:
+            status = 1
+        os._exit(status)
+    os.close(ready_w)
+    os.close(done_w)
+    os.waitpid(pid, 0)
+    with os.fdopen(ready_r, "rb") as f:
+        report = f.read()
+    try:
+        msg = json.loads(report.decode() or "{}")
+    except ValueError:
+        msg = {}
+    if "pid" not in msg:
+        os.close(done_r)
+        error = msg.get("error") or "the monitor ended before the container started"
+        raise ContainerStartError(f"container {cid[:12]}: {error}", hint=msg.get("hint"))
+    return Started(msg["pid"], msg["monitor_pid"], done_r)
+
+
+def _monitor_main(root: str, cid: str, attach: Attach | None, ready_w: int, done_w: int) -> None:
+    """The monitor process. Never returns; every path ends in os._exit."""
+    try:
+        keep = {ready_w, done_w} | ({attach.stdout, attach.stderr} | ({attach.stdin} if attach.stdin is not None else set()) if attach else set())
+        devnull = os.open(os.devnull, os.O_RDWR)
+        # The attached CLI's descriptors are moved away from 0-2, then 0-2 become /dev/null: the
+        # monitor holds nothing of the terminal or the caller's pipes once the container is gone.
+        if attach:
+            attach = Attach(*(os.dup(fd) if fd is not None else None for fd in (attach.stdin, attach.stdout, attach.stderr)))
+            keep = {ready_w, done_w} | {fd for fd in (attach.stdin, attach.stdout, attach.stderr) if fd is not None}
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
+        for fd in map(int, os.listdir("/proc/self/fd")):
+            if fd > 2 and fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_IGN)
+        code = Monitor(Records(root), cid, attach).run(ready_w, done_w)
+    except BaseException as err:  # noqa: BLE001 - reported to the CLI, then the monitor ends
+        _report(ready_w, {"error": str(err), "hint": getattr(err, "hint", None)})
+        os._exit(1)
+    os._exit(code)
+
+
+def _report(fd: int, msg: dict) -> None:
+    try:
+        os.write(fd, json.dumps(msg).encode())
+        os.close(fd)
+    except OSError:
+        pass
+
+
+class Monitor:
+    def __init__(self, records: Records, cid: str, attach: Attach | None):
+        self.records = records
+        self.c: Container = records.load(cid)
+        self.attach = attach
+        self.relays: list[threading.Thread] = []
+
+    def path(self, *parts: str) -> str:
+        return self.records.path(self.c.id, *parts)
+
+    def run(self, ready_w: int, done_w: int) -> int:
+        from runtime.portproxy import PortProxy, parse_publish
+
+        cfg = self.c.config
+        me = os.getpid()
+        self.records.update_state(self.c.id, status="starting", monitor_pid=me, monitor_start=proc_start_time(me),
+                                  exit_code=None, oom_killed=False, error="", finished_at="")
+        lowers = self._lowerdirs()
+        proxy = PortProxy([parse_publish(p) for p in cfg.publish])
+        proxy.bind()
+        try:
+            self._mount_rootfs(lowers)
+            stdio, parent_ends = self._stdio()
+            proc = self._spawn(stdio)
+            for fd in set(stdio.values()):
+                os.close(fd)
+            dirs = tuple(cgroupview.container_cgroup_dirs(proc.pid))
+            self.records.update_state(self.c.id, status="running", pid=proc.pid, started_at=now_iso(),
+                                      ports=tuple(str(m) for m in proxy.mappings), cgroups=dirs)
+            _report(ready_w, {"pid": proc.pid, "monitor_pid": me})
+            proxy.start(f"/proc/{proc.pid}/ns/net" if cfg.network != "host" else None)
+            self._relay(parent_ends)
+            result = proc.wait()
+        finally:
+            proxy.close()
+        for t in self.relays:
+            t.join(timeout=5)
+        code = result.exit_code if result.signal is None else 128 + result.signal
+        cgroupview.remove([d for d in dirs if os.path.isdir(d)])
+        self.records.update_state(self.c.id, status="exited", exit_code=code, oom_killed=bool(result.oom_killed),
+                                  finished_at=now_iso(), pid=0)
+        try:
+            os.write(done_w, str(code).encode())
+        except OSError:
+            pass
+        os.close(done_w)
+        if cfg.auto_remove:
+            from .lifecycle import remove_files
+
+            remove_files(self.records, self.c.id)
+        return 0
+
+    def _lowerdirs(self) -> list[str]:
+        from cache.store import Store
+
+        store = Store(os.path.dirname(self.records.dir))
+        lowers = [store.unpacked_layer(d) for d in reversed(self.c.config.diff_ids)]  # top-most first
+        if not lowers:  # FROM scratch: overlayfs still wants one lower
+            empty = self.path("empty")
+            os.makedirs(empty, exist_ok=True)
+            lowers = [empty]
+        return lowers
+
+    def _mount_rootfs(self, lowers: list[str]) -> None:
+        from runtime.mounts import mount_overlay, private_mount_namespace
+
+        private_mount_namespace()  # the mount vanishes with this process, whatever kills it
+        mount_overlay(lowers, self.path("upper"), self.path("work"), self.path("rootfs"))
+
+    def _stdio(self) -> tuple[dict[str, int], dict[str, int]]:
+        """The container's fds and the monitor's ends of them."""
+        cfg = self.c.config
+        if cfg.tty:
+            master, slave = os.openpty()
+            if self.attach and self.attach.stdin is not None and os.isatty(self.attach.stdin):
+                size = fcntl.ioctl(self.attach.stdin, termios.TIOCGWINSZ, b"\0" * 8)
+                fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
+            return {"stdin": slave, "stdout": slave, "stderr": slave}, {"pty": master}
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        ends = {"stdout": out_r, "stderr": err_r}
+        if cfg.interactive and self.attach and self.attach.stdin is not None:
+            in_r, in_w = os.pipe()
+            ends["stdin"] = in_w
+        else:
+            in_r = os.open(os.devnull, os.O_RDONLY)
+        return {"stdin": in_r, "stdout": out_w, "stderr": err_w}, ends
+
+    def _spawn(self, stdio: dict[str, int]):
+        from runtime.sandbox import spawn
+
+        return spawn(build_spec(self.c, self.path("rootfs"), stdio))
+
+    def _relay(self, ends: dict[str, int]) -> None:
+        log = LogWriter(self.path(LOG_NAME))
+        a = self.attach
+
+        def copy_out(src: int, stream: str, dst: int | None) -> None:
+            while True:
+                try:
+                    data = os.read(src, 65536)
+                except OSError:  # EIO: the pty's last slave is closed
+                    data = b""
+                if not data:
+                    break
+                log.write(stream, data)
+                if dst is not None:
+                    try:
+                        os.write(dst, data)
+                    except OSError:
+                        dst = None  # the attached CLI went away: keep logging
+            os.close(src)
+
+        def copy_in(src: int, dst: int, close: bool) -> None:
+            try:
+                while data := os.read(src, 65536):
+                    os.write(dst, data)
+            except OSError:
+                pass
+            if close:
+                os.close(dst)
+
+        if "pty" in ends:
+            self._thread(copy_out, ends["pty"], "stdout", a.stdout if a else None)
+            if a and a.stdin is not None and self.c.config.interactive:
+                self._thread(copy_in, a.stdin, ends["pty"], False, daemon=True)
+        else:
+            self._thread(copy_out, ends["stdout"], "stdout", a.stdout if a else None)
+            self._thread(copy_out, ends["stderr"], "stderr", a.stderr if a else None)
+            if "stdin" in ends:
+                self._thread(copy_in, a.stdin, ends["stdin"], True, daemon=True)
+
+    def _thread(self, fn, *args, daemon: bool = False) -> None:
+        t = threading.Thread(target=fn, args=args, daemon=True)
+        t.start()
+        if not daemon:
+            self.relays.append(t)
+
+
+def build_spec(c: Container, rootfs: str, stdio: dict[str, int]):
+    """The SandboxSpec of a container: its config, over its mounted rootfs."""
+    from runtime.sandbox import Limits, Mount, SandboxSpec
+
+    cfg = c.config
+    mounts = []
+    for v in cfg.volumes:
+        host, ctr, *opts = v.split(":")
+        mounts.append(Mount(source=os.path.abspath(host), target=ctr, readonly="ro" in opts))
+    for t in cfg.tmpfs:
+        mounts.append(Mount(source="tmpfs", target=t.split(":")[0], type="tmpfs"))
+    limits = None
+    if cfg.memory or cfg.cpus or cfg.pids_limit:
+        limits = Limits(memory=cfg.memory, cpus=cfg.cpus, pids=cfg.pids_limit)
+    return SandboxSpec(rootfs=rootfs, argv=list(cfg.argv), env=dict(cfg.env), user=cfg.user,
+                       workdir=cfg.workdir or "/", hostname=cfg.hostname or c.id[:12], network=cfg.network,
+                       mounts=mounts, limits=limits, stdin=stdio["stdin"], stdout=stdio["stdout"],
+                       stderr=stdio["stderr"], tty=cfg.tty, readonly_rootfs=cfg.read_only,
+                       cap_add=list(cfg.cap_add), cap_drop=list(cfg.cap_drop), privileged=cfg.privileged,
+                       init=cfg.init, cgroup_parent=cfg.cgroup_parent)
