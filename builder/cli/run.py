@@ -1,0 +1,227 @@
+"""`pybuild run`: Docker's run flags, over runtime/containers (the monitor owns the container)."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import List, Optional
+
+import typer
+
+# Signals that an attached `run` passes on to the container, as docker's --sig-proxy does.
+PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def parse_bytes(text: str, flag: str) -> int:
+    from grammar.errors import UsageError
+
+    units = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower()
+    num, unit = (t[:-1], t[-1]) if t and t[-1] in "bkmg" else (t, "")
+    try:
+        value = int(float(num) * units[unit])
+    except ValueError:
+        raise UsageError(f"{flag} {text!r}: not a size", hint="use a number with b, k, m or g, e.g. 80m") from None
+    if value <= 0:
+        raise UsageError(f"{flag} {text!r}: must be positive")
+    return value
+
+
+def read_env_file(path: str) -> list[str]:
+    from grammar.errors import UsageError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as err:
+        raise UsageError(f"--env-file {path}: {err.strerror}") from None
+    return [l.strip() for l in lines if l.strip() and not l.lstrip().startswith("#")]
+
+
+def merge_env(image_env: list[str], assignments: list[str]) -> tuple[tuple[str, str], ...]:
+    """Image Env, then --env-file and -e in order; `-e NAME` takes NAME from this environment."""
+    env: dict[str, str] = {}
+    for item in [*image_env, *assignments]:
+        key, eq, value = item.partition("=")
+        if not eq:
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        env[key] = value
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    return tuple(env.items())
+
+
+def command_line(image_cfg: dict, entrypoint: str | None, cmd: list[str]) -> tuple[str, ...]:
+    from grammar.errors import UsageError
+
+    if entrypoint is not None:
+        ep = [entrypoint] if entrypoint else []
+        args = cmd  # --entrypoint resets the image's CMD, as docker does
+    else:
+        ep = list(image_cfg.get("Entrypoint") or [])
+        args = cmd or list(image_cfg.get("Cmd") or [])
+    argv = tuple(ep + args)
+    if not argv:
+        raise UsageError("no command given and the image has neither ENTRYPOINT nor CMD",
+                         hint="add a command after the image name")
+    return argv
+
+
+def run(
+    ctx: typer.Context,
+    image: str = typer.Argument(..., help="Image (tag, ID or digest)."),
+    command: Optional[List[str]] = typer.Argument(None, help="Command and arguments (default: the image's)."),
+    rm: bool = typer.Option(False, "--rm", help="Remove the container when it exits."),
+    detach: bool = typer.Option(False, "-d", "--detach", help="Run in the background; print the id."),
+    name: Optional[str] = typer.Option(None, "--name"),
+    env: List[str] = typer.Option([], "-e", "--env", help="K=V, or K to take it from here."),
+    env_file: List[str] = typer.Option([], "--env-file"),
+    workdir: Optional[str] = typer.Option(None, "-w", "--workdir"),
+    user: Optional[str] = typer.Option(None, "-u", "--user"),
+    volume: List[str] = typer.Option([], "-v", "--volume", help="HOST:CTR or HOST:CTR:ro"),
+    tmpfs: List[str] = typer.Option([], "--tmpfs"),
+    publish: List[str] = typer.Option([], "-p", "--publish", help="IP:HOST:CTR/PROTO (IP and /tcp or /udp optional)"),
+    network: str = typer.Option("private", "--network", "--net", help="private | none | host"),
+    hostname: Optional[str] = typer.Option(None, "--hostname", "-h"),
+    init: bool = typer.Option(False, "--init", help="Run our tini-like init as PID 1."),
+    memory: Optional[str] = typer.Option(None, "-m", "--memory"),
+    cpus: Optional[float] = typer.Option(None, "--cpus"),
+    pids_limit: Optional[int] = typer.Option(None, "--pids-limit"),
+    entrypoint: Optional[str] = typer.Option(None, "--entrypoint"),
+    interactive: bool = typer.Option(False, "-i", "--interactive"),
+    tty: bool = typer.Option(False, "-t", "--tty"),
+    stop_signal: Optional[str] = typer.Option(None, "--stop-signal"),
+    stop_timeout: int = typer.Option(10, "--stop-timeout"),
+    read_only: bool = typer.Option(False, "--read-only"),
+    cap_add: List[str] = typer.Option([], "--cap-add"),
+    cap_drop: List[str] = typer.Option([], "--cap-drop"),
+    privileged: bool = typer.Option(False, "--privileged"),
+    cgroup_parent: Optional[str] = typer.Option(None, "--cgroup-parent"),
+) -> None:
+    """Run a command in a new container."""
+    from grammar.errors import UsageError
+    from runtime.containers.lifecycle import parse_signal
+    from runtime.containers.records import Records, RunConfig
+    from runtime.portproxy import parse_publish
+
+    from ._store import open_store
+
+    if network not in ("private", "none", "host", "bridge"):
+        raise UsageError(f"--network {network!r}: use private, none or host")
+    network = "private" if network == "bridge" else network
+    if publish and network != "private":
+        raise UsageError(f"-p needs the container's own network (--network private), not {network}")
+    for p in publish:
+        parse_publish(p)
+    for v in volume:
+        parts = v.split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/"):
+            raise UsageError(f"-v {v!r}: use HOST_PATH:CONTAINER_PATH[:ro]")
+    store = open_store(ctx)
+    img = store.resolve(image)
+    icfg = img.config_section or {}
+    assignments = [a for f in env_file for a in read_env_file(f)] + list(env)
+    stop_sig = stop_signal or icfg.get("StopSignal") or "SIGTERM"
+    parse_signal(stop_sig)
+    config = RunConfig(
+        image=image, image_id=img.id, diff_ids=tuple(img.diff_ids),
+        argv=command_line(icfg, entrypoint, list(command or [])),
+        env=merge_env(list(icfg.get("Env") or []), assignments),
+        user=user if user is not None else icfg.get("User", ""),
+        workdir=workdir or icfg.get("WorkingDir") or "/", hostname=hostname or "", network=network,
+        publish=tuple(publish), volumes=tuple(volume), tmpfs=tuple(tmpfs), init=init, tty=tty,
+        interactive=interactive, memory=parse_bytes(memory, "--memory") if memory else None, cpus=cpus,
+        pids_limit=pids_limit, stop_signal=stop_sig, stop_timeout=stop_timeout, read_only=read_only,
+        cap_add=tuple(cap_add), cap_drop=tuple(cap_drop), privileged=privileged, auto_remove=rm,
+        cgroup_parent=cgroup_parent)
+    records = Records(store.root)
+    with store.lock("containers"):
+        c = records.create(config, name)
+    code = start_and_attach(records, c.id, attached=not detach, interactive=interactive, tty=tty)
+    if detach:
+        typer.echo(c.id)
+        return
+    raise typer.Exit(code)
+
+
+def start_and_attach(records, cid: str, *, attached: bool, interactive: bool, tty: bool) -> int:
+    """Launch the monitor; attached, relay until the container exits and return its code."""
+    from runtime.containers import monitor
+    from runtime.containers.lifecycle import find, remove_files
+
+    attach = None
+    if attached:
+        sys.stdout.flush()
+        attach = monitor.Attach(0 if interactive else None, 1, 2)
+    try:
+        started = monitor.launch(records.dir.rsplit("/", 1)[0], cid, attach)
+    except BaseException:
+        if records.load(cid).config.auto_remove:
+            remove_files(records, cid)
+        raise
+    if not attached:
+        os.close(started.done_fd)
+        return 0
+    restore = _raw_terminal() if tty and os.isatty(0) else None
+    previous = {}
+    if not tty:  # with a pty, Ctrl-C is a byte the container's terminal turns into SIGINT
+        for sig in PROXIED:
+            previous[sig] = signal.signal(sig, lambda s, _f, pid=started.pid: _forward(pid, s))
+    else:
+        previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, lambda *_: _resize(started.pid))
+    try:
+        with os.fdopen(started.done_fd, "rb") as f:
+            text = _read_all(f)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if restore:
+            restore()
+    if text.strip().isdigit():
+        return int(text)
+    return find(records, cid).state.exit_code or 0 if os.path.isdir(records.path(cid)) else 125
+
+
+def _read_all(f) -> str:
+    while True:
+        try:
+            return f.read().decode()
+        except InterruptedError:
+            continue
+
+
+def _forward(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _resize(pid: int) -> None:
+    """The window size follows: set it on the container's terminal (its PID 1's stdin)."""
+    import fcntl
+    import termios
+
+    try:
+        size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
+        fd = os.open(f"/proc/{pid}/fd/0", os.O_RDWR | os.O_NOCTTY)
+        try:
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, size)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _raw_terminal():
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(0)
+    tty.setraw(0)
+    return lambda: termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(context_settings={"allow_interspersed_args": False})(run)
