@@ -363,7 +363,7 @@ class Expander:
             lexer.stop_on(_EOF, False)
         except _Fail:
             pass
-        return {n for n in lexer.matches | lexer.nonmatches if n[0].isalpha() or n[0] == "_"}
+        return {n for n in lexer.matches | lexer.nonmatches if n and (n[0].isalpha() or n[0] == "_")}
 
     def raw_words(self, text: str) -> list[str]:
         """Words with quotes and escapes kept and unset variables left as written (heredoc markers)."""

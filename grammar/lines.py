@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import DockerfileSyntaxError
-from .gotext import go_lstrip, go_strip
+from .gotext import GO_SPACES, go_lstrip
 from .nodes import HeredocNode
 
 MAX_LINE_BYTES = 65535
@@ -47,10 +47,6 @@ def _continues(piece: str, escape: str) -> tuple[str, bool]:
     if stripped.endswith(escape) and (len(stripped) == 1 or stripped[-2] != escape):
         return stripped[:-1], True
     return piece, False
-
-
-def _is_comment(line: str) -> bool:
-    return go_lstrip(line).startswith("#")
 
 
 class _Directives:
@@ -115,6 +111,7 @@ def scan(text: str, file: str, wants_heredocs: Callable[[str], list[tuple[str, b
         physical.pop()
     result.source = physical
     total = len(physical)
+    spaces = GO_SPACES
     comments: list[str] = []
     i = 0
     line_no = 0
@@ -124,41 +121,46 @@ def scan(text: str, file: str, wants_heredocs: Callable[[str], list[tuple[str, b
         if len(raw) > MAX_LINE_BYTES // 4 and len(raw.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES:
             raise DockerfileSyntaxError(f"dockerfile line greater than max allowed size of {MAX_LINE_BYTES}",
                                         file=file, line=line_no + 1, hint="split it with continuation lines")
-        token = raw.rstrip("\r\n")
-        first = go_lstrip(token)
-        is_comment = first.startswith("#")
+        first = raw.rstrip("\r").lstrip(spaces)
+        is_comment = first[:1] == "#"
         if is_comment:
-            comment = go_strip(raw[1:])
+            comment = raw[1:].strip(spaces)
             comments = comments + [comment] if comment else []
-        if directives.feed(first, line_no + 1) and comments:
+        if not directives.done and directives.feed(first, line_no + 1) and comments:
             comments.pop()
         line_no += 1
         start = line_no
-        piece, more = _continues("" if is_comment else first, result.escape)
-        if not more and not piece:
+        if is_comment or not first:
             continue
+        escape = result.escape
+        piece, more = _continues(first, escape)
         pieces = [piece]
         empty_continuation = False
         while more and i < total:
-            raw = physical[i]
+            token = physical[i].rstrip("\r")
             i += 1
             line_no += 1
-            token = raw.rstrip("\r\n")
-            if _is_comment(token):
-                continue
-            if not go_lstrip(token):
+            content = token.lstrip(spaces)
+            if not content:
                 empty_continuation = True
                 continue
-            piece, more = _continues(token, result.escape)
-            pieces.append(piece)
+            if content[0] == "#":
+                continue
+            # the escape char at the end (blanks after it allowed) continues, unless it is doubled
+            stripped = token.rstrip(" \t")
+            if stripped[-1] == escape and stripped[-2:-1] != escape:
+                pieces.append(stripped[:-1])
+            else:
+                pieces.append(token)
+                more = False
         assembled = "".join(pieces)
         if empty_continuation:
             result.warnings.append((line_no, f"Empty continuation line found in: {assembled}"))
-        column = len(physical[start - 1]) - len(go_lstrip(physical[start - 1])) + 1
+        column = len(physical[start - 1]) - len(physical[start - 1].lstrip(spaces)) + 1
         heredocs: list[HeredocNode] = []
         if "<<" in assembled:
             for name, expand, chomp, fd in wants_heredocs(assembled):
-                content: list[str] = []
+                content_lines: list[str] = []
                 terminated = False
                 while i < total:
                     body = physical[i]
@@ -168,12 +170,12 @@ def scan(text: str, file: str, wants_heredocs: Callable[[str], list[tuple[str, b
                     if (candidate.lstrip("\t") if chomp else candidate) == name:
                         terminated = True
                         break
-                    content.append(body + ("\n" if i < total or ends_with_newline else ""))
+                    content_lines.append(body + ("\n" if i < total or ends_with_newline else ""))
                 if not terminated:
                     raise DockerfileSyntaxError("unterminated heredoc", file=file, line=start, column=column,
                                                 source_line=physical[start - 1],
                                                 hint=f"end it with a line that reads exactly {name}")
-                heredocs.append(HeredocNode(name, "".join(content), expand, chomp, fd))
+                heredocs.append(HeredocNode(name, "".join(content_lines), expand, chomp, fd))
         result.lines.append(LogicalLine(assembled, start, line_no, column, tuple(comments), tuple(heredocs)))
         comments = []
     return result

@@ -7,7 +7,8 @@ argument checks happen later, in grammar/typed.py.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import DockerfileSyntaxError
 from .gotext import ASCII_BLANKS_RE, GO_SPACES, go_lstrip, go_quote, go_strip
@@ -22,10 +23,11 @@ class HeredocNode:
     fd: int
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     """One instruction as BuildKit's parser sees it. `args` hold strings, or one nested Node
-    for ONBUILD. `keyword` is as written (BuildKit lower-cases it only when dumping)."""
+    for ONBUILD. `keyword` is as written (BuildKit lower-cases it only when dumping).
+    (An immutable NamedTuple rather than a dataclass: it is made once per line, and its
+    construction is a measurable part of parsing a large corpus.)"""
 
     keyword: str
     flags: tuple[str, ...]
@@ -36,7 +38,7 @@ class Node:
     end_line: int = 0
     column: int = 1
     heredocs: tuple[HeredocNode, ...] = ()
-    comments: tuple[str, ...] = field(default=(), compare=False)
+    comments: tuple[str, ...] = ()
 
     def dump(self) -> str:
         """The `result` line, without the parentheses of the root."""

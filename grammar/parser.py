@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 from .errors import DockerfileSyntaxError
 from .gotext import go_strip
+from .nodes import ArgumentError, Node, decode_flag, split_arguments
 
 if TYPE_CHECKING:
     from .instructions import Dockerfile
     from .lines import LogicalLine
-    from .nodes import Node
 
 GRAMMAR = Path(__file__).with_name("dockerfile.lark")
 
@@ -57,23 +57,30 @@ def _cache_path(grammar_text: bytes, lark_version: str) -> str | None:
 def _lark():
     import lark
 
+    class Tokens(lark.Transformer):
+        """Each instruction as its list of tokens: no tree objects (LALR calls this inline)."""
+
+        def instruction(self, tokens):
+            return tokens
+
+        def start(self, instructions):
+            return instructions
+
     text = GRAMMAR.read_bytes()
     return lark.Lark(text.decode(), parser="lalr", lexer="contextual", start=["start", "instruction"],
-                     cache=_cache_path(text, lark.__version__) or False)
+                     transformer=Tokens(), cache=_cache_path(text, lark.__version__) or False)
 
 
-def _node_from_tree(tree, original: str, escape: str, line: "LogicalLine | None", file: str) -> "Node":
-    from .nodes import ArgumentError, Node, decode_flag, split_arguments
-
-    keyword = str(tree.children[0])
+def _node_from_tokens(tokens, original: str, escape: str, line: "LogicalLine | None", file: str) -> Node:
+    keyword = tokens[0].lstrip("\n")
     flags: list[str] = []
     rest = ""
-    for child in tree.children[1:]:
-        kind = child.data
-        if kind == "flag":
-            flags.append(decode_flag(str(child.children[0])))
-        elif kind == "arguments":
-            rest = go_strip(str(child.children[0]))
+    for token in tokens[1:]:
+        kind = token.type
+        if kind == "FLAG":
+            flags.append(decode_flag(go_strip(token)))
+        elif kind == "ARGUMENTS":
+            rest = go_strip(token)
     try:
         if keyword.lower() == "onbuild":
             args: tuple = (_node_from_line(rest, escape, None, file),) if rest else ()
@@ -90,13 +97,11 @@ def _node_from_tree(tree, original: str, escape: str, line: "LogicalLine | None"
                 line.heredocs, line.comments)
 
 
-def _node_from_line(text: str, escape: str, line: "LogicalLine | None", file: str) -> "Node":
-    from .nodes import Node
-
+def _node_from_line(text: str, escape: str, line: "LogicalLine | None", file: str) -> Node:
     stripped = go_strip(text)
     if not stripped:  # a line of blanks joined from continuations: BuildKit keeps an empty keyword
         return Node("", (), ("",), False, text, *((line.start_line, line.end_line, line.column) if line else ()))
-    return _node_from_tree(_lark().parse(stripped, start="instruction"), text, escape, line, file)
+    return _node_from_tokens(_lark().parse(stripped, start="instruction"), text, escape, line, file)
 
 
 def parse_tree(text: str, filename: str = "Dockerfile") -> ParseTree:
@@ -140,7 +145,7 @@ def _nodes(lines: "list[LogicalLine]", escape: str, file: str) -> list["Node"]:
         where = lines[min(line_no, len(lines)) - 1]
         raise DockerfileSyntaxError(f"cannot parse this instruction: {err}", file=file, line=where.start_line,
                                     column=where.column) from None
-    return [_node_from_tree(t, line.text, escape, line, file) for t, line in zip(tree.children, lines)]
+    return [_node_from_tokens(t, line.text, escape, line, file) for t, line in zip(tree, lines)]
 
 
 def parse(text: str, filename: str = "Dockerfile") -> "Dockerfile":
