@@ -42,7 +42,7 @@ def _join_cgroups(dirs: tuple[str, ...]) -> None:
 
 
 def _enter(pid: int, cgroups: tuple[str, ...]) -> None:
-    from runtime import linux
+    from runtime.containers import _adapter as linux
 
     fds = [(ns, os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC))
            for ns in NAMESPACES if not _same_ns(pid, ns)]

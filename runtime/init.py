@@ -11,6 +11,7 @@ modified on the host's side. It never returns.
 """
 from __future__ import annotations
 
+import ctypes  # imported now: after pivot_root the host's stdlib is out of reach
 import os
 import signal
 import sys
@@ -45,8 +46,6 @@ def exec_status(err: OSError) -> int:
 def _no_core_dumps_of_pid1() -> None:
     # A dumpable PID 1 lets processes of the container ptrace it or read its memory through /proc.
     try:
-        import ctypes
-
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     except (OSError, AttributeError):
         pass

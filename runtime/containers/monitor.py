@@ -164,6 +164,7 @@ class Monitor:
             proxy.close()
         for t in self.relays:
             t.join(timeout=5)
+        self._unmount_rootfs()
         code = result.exit_code if result.signal is None else 128 + result.signal
         cgroupview.remove([d for d in dirs if os.path.isdir(d)])
         self.records.update_state(self.c.id, status="exited", exit_code=code, oom_killed=bool(result.oom_killed),
@@ -191,10 +192,18 @@ class Monitor:
         return lowers
 
     def _mount_rootfs(self, lowers: list[str]) -> None:
-        from runtime.mounts import mount_overlay, private_mount_namespace
+        from ._adapter import mount_overlay, private_mount_namespace
 
         private_mount_namespace()  # the mount vanishes with this process, whatever kills it
         mount_overlay(lowers, self.path("upper"), self.path("work"), self.path("rootfs"))
+
+    def _unmount_rootfs(self) -> None:
+        from ._adapter import MNT_DETACH, umount2
+
+        try:  # it would vanish with this process anyway; --rm must not delete through the mount
+            umount2(self.path("rootfs"), MNT_DETACH)
+        except OSError:
+            pass
 
     def _stdio(self) -> tuple[dict[str, int], dict[str, int]]:
         """The container's fds and the monitor's ends of them."""
@@ -216,7 +225,9 @@ class Monitor:
         return {"stdin": in_r, "stdout": out_w, "stderr": err_w}, ends
 
     def _spawn(self, stdio: dict[str, int]):
-        from runtime.sandbox import spawn
+        import runtime.init  # noqa: F401 - loaded before pivot_root: the init needs no host file later
+
+        from ._adapter import spawn
 
         return spawn(build_spec(self.c, self.path("rootfs"), stdio))
 
@@ -268,7 +279,7 @@ class Monitor:
 
 def build_spec(c: Container, rootfs: str, stdio: dict[str, int]):
     """The SandboxSpec of a container: its config, over its mounted rootfs."""
-    from runtime.sandbox import Limits, Mount, SandboxSpec
+    from ._adapter import Limits, Mount, SandboxSpec
 
     cfg = c.config
     mounts = []
