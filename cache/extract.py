@@ -23,6 +23,7 @@ from .layers import OPAQUE, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX
 DEFAULT_MAX_BYTES = 64 << 30  # against tar and gzip bombs; callers may lower it
 MAX_MAJOR, MAX_MINOR = (1 << 12) - 1, (1 << 20) - 1  # Linux dev_t: 12-bit major, 20-bit minor
 CHUNK = 1 << 20
+STREAM_BUFSIZE = 64 << 10
 
 
 class ExtractError(PybuildError):
@@ -241,7 +242,8 @@ def extract_tar(fileobj: BinaryIO, dest: str, *, whiteouts: str = "overlay", max
         raise ExtractError(f"extraction destination {dest} is not a directory")
     ex = _Extractor(dest, whiteouts, max_bytes, os.geteuid() == 0 if same_owner is None else same_owner)
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|", bufsize=CHUNK) as tar:
+        # tarfile re-slices its stream buffer on every read: a modest buffer keeps that copy cheap.
+        with tarfile.open(fileobj=fileobj, mode="r|", bufsize=STREAM_BUFSIZE) as tar:
             for m in tar:
                 ex.member(tar, m)
         ex.finish()
