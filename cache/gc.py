@@ -82,7 +82,7 @@ def collect(store, *, grace_seconds: float = 0, dry_run: bool = False) -> GcResu
     than `grace_seconds` are spared: a build in another process may be about to commit them."""
     with store.lock("index"):
         keep = reachable(store)
-        in_use = _container_text(store)
+        in_use = store.containers_text()
         now = time.time()
         blobs, freed = [], 0
         for digest in list(store.blobs.digests()):
@@ -110,22 +110,6 @@ def collect(store, *, grace_seconds: float = 0, dry_run: bool = False) -> GcResu
             if _HEX.match(name) and f"sha256:{name}" not in keep.diff_ids and not dry_run:
                 os.unlink(store._p("diffids", name))
     return GcResult(tuple(blobs), tuple(layers), freed)
-
-
-def _container_text(store) -> str:
-    parts = []
-    cdir = store._p("containers")
-    for cid in os.listdir(cdir):
-        d = os.path.join(cdir, cid)
-        if os.path.isdir(d):
-            for name in os.listdir(d):
-                if name.endswith(".json"):
-                    try:
-                        with open(os.path.join(d, name), encoding="utf-8", errors="replace") as f:
-                            parts.append(f.read(1 << 20))
-                    except OSError:
-                        pass
-    return "\n".join(parts)
 
 
 def prune_images(store, *, all_images: bool = False) -> list[str]:

@@ -269,12 +269,11 @@ class Store:
         return final
 
     # --- containers (owned by runtime/; read here only to protect what they use) ---
-    def images_in_use(self) -> set[str]:
-        """Image IDs and diff_ids named by container records (a plain-text scan: any ID mentioned)."""
-        found: set[str] = set()
+    def containers_text(self) -> str:
+        """The container records (runtime/'s containers/<id>/*.json) as one text: whatever image ID
+        or diff_id appears in it is in use. A plain scan, so the store needs no runtime import."""
+        parts = []
         cdir = self._p("containers")
-        known = {img.id for _, img in self.list_images()}
-        texts = []
         for cid in os.listdir(cdir):
             d = os.path.join(cdir, cid)
             if os.path.isdir(d):
@@ -282,14 +281,15 @@ class Store:
                     if name.endswith(".json"):
                         try:
                             with open(os.path.join(d, name), encoding="utf-8", errors="replace") as f:
-                                texts.append(f.read(1 << 20))
+                                parts.append(f.read(1 << 20))
                         except OSError:
                             pass
-        blob = "\n".join(texts)
-        for image_id in known:
-            if image_id[7:] in blob:
-                found.add(image_id)
-        return found
+        return "\n".join(parts)
+
+    def images_in_use(self) -> set[str]:
+        """Image IDs that a container record names."""
+        text = self.containers_text()
+        return {img.id for _, img in self.list_images() if img.id[7:] in text}
 
 
 def _entry(desc: Descriptor, ref_name: str | None) -> dict:
