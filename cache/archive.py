@@ -14,13 +14,13 @@ import tarfile
 from typing import BinaryIO, Iterable
 
 from . import mediatypes as mt
-from .compression import compress_writer, decompress_reader
+from .compression import decompress_reader
 from .digest import canonical_json
 from .errors import StoreError
 from .extract import ExtractError, extract_tar
 from .fsutil import temp_name
 from .image import Descriptor, Image, now_iso
-from .layers import Layer, _HashingWriter
+from .layers import Layer, store_layer
 from .reference import parse_reference
 
 CHUNK = 1 << 20
@@ -129,24 +129,10 @@ def _save_docker(store, items: list[tuple[str | None, Image]], tar: tarfile.TarF
 
 def store_layer_stream(store, plain: BinaryIO, compression: str = "gzip") -> Layer:
     """Store an uncompressed tar stream as a layer blob (compressed), hashing both forms."""
-    tmp = temp_name(store.tmp, "layer-")
-    media_type = mt.COMPRESSIONS[compression]
-    try:
-        with open(tmp, "xb") as raw:
-            blob = _HashingWriter(raw)
-            comp = compress_writer(blob, compression)
-            diff = _HashingWriter(comp)
-            while chunk := plain.read(CHUNK):
-                diff.write(chunk)
-            comp.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-        desc = store.blobs.adopt(tmp, blob.digest, blob.size, media_type)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    store.record_layer(diff.digest, desc)
-    return Layer(desc, diff.digest, diff.size)
+    def copy(out: BinaryIO) -> None:
+        while chunk := plain.read(CHUNK):
+            out.write(chunk)
+    return store_layer(store, copy, compression)
 
 
 def _open_archive(path: str) -> tarfile.TarFile:

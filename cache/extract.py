@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from grammar.errors import PybuildError
 
-from .fsutil import PathEscape, secure_join
+from .fsutil import PathEscape, remove_path, secure_join
 from .layers import OPAQUE, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX
 
 DEFAULT_MAX_BYTES = 64 << 30  # against tar and gzip bombs; callers may lower it
@@ -185,7 +185,7 @@ class _Extractor:
                 for name in os.listdir(parent):
                     child = os.path.join(parent, name)
                     if child not in self.this_layer:
-                        _remove(child)
+                        remove_path(child)
             return
         if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
             return  # aufs bookkeeping (.wh..wh.plnk and the like): meaningless here
@@ -193,7 +193,7 @@ class _Extractor:
         if name in ("", ".", ".."):
             raise ExtractError(f"tar entry {member!r}: invalid whiteout (it names {name or 'nothing'!r})")
         target = os.path.join(parent, name)
-        _remove(target)
+        remove_path(target)
         if self.whiteouts == "overlay":
             os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
             self.created.append(target)
@@ -226,7 +226,7 @@ class _Extractor:
 
     def undo(self) -> None:
         for path in reversed(self.created):
-            _remove(path)
+            remove_path(path)
 
 
 def extract_tar(fileobj: BinaryIO, dest: str, *, whiteouts: str = "overlay", max_bytes: int = DEFAULT_MAX_BYTES,
@@ -256,14 +256,6 @@ def extract_tar(fileobj: BinaryIO, dest: str, *, whiteouts: str = "overlay", max
     return ex.total
 
 
-def _remove(path: str) -> None:
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def unpack_layer_blob(store, desc, diff_id: str, dest: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import shutil
 import stat
 
 from grammar.errors import PybuildError
@@ -109,3 +110,14 @@ def secure_join(root: str, unsafe: str, *, escape: str = "clamp", follow_last: b
             done = []  # absolute targets mean the root's own /, never the host's
         todo = _components(target) + todo
     return os.path.join(root, *done)
+
+
+def remove_path(path: str) -> None:
+    """rm -rf one path, never following a symlink; a missing path is fine."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass

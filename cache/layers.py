@@ -11,7 +11,7 @@ import os
 import stat
 import tarfile
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from . import mediatypes as mt
 from .compression import compress_writer
@@ -169,18 +169,24 @@ def write_tar(root: str, out: BinaryIO, source_date_epoch: int | None = None) ->
 
 def pack_diff(upperdir: str, store, compression: str = "gzip", source_date_epoch: int | None = None) -> Layer:
     """Pack an upperdir into a stored layer blob; diff_id (plain tar) and digest (blob) kept apart."""
+    return store_layer(store, lambda out: write_tar(upperdir, out, source_date_epoch), compression)
+
+
+def store_layer(store, write_plain: Callable[[BinaryIO], None], compression: str = "gzip") -> Layer:
+    """Compress what `write_plain` writes (an uncompressed tar) into a new layer blob, hashing the
+    plain stream (diff_id) and the stored one (digest) on the way: one pass, no second read."""
     media_type = mt.COMPRESSIONS.get(compression)
     if media_type is None:
         from grammar.errors import UsageError
 
         raise UsageError(f"unknown compression {compression!r}", hint="use gzip, zstd or none")
-    tmp = temp_name(store.tmp, "pack-")
+    tmp = temp_name(store.tmp, "layer-")
     try:
         with open(tmp, "xb") as raw:
             blob = _HashingWriter(raw)
             comp = compress_writer(blob, compression)
             plain = _HashingWriter(comp)
-            write_tar(upperdir, plain, source_date_epoch)
+            write_plain(plain)
             comp.close()
             raw.flush()
             os.fsync(raw.fileno())

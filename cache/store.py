@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -16,7 +15,7 @@ from .blobs import BlobStore
 from .buildcache import BuildCache
 from .digest import canonical_json, check_digest
 from .errors import ImageNotFound, MediaTypeError, StoreError
-from .fsutil import atomic_write, pid_alive, pid_of_temp, temp_name
+from .fsutil import atomic_write, pid_alive, pid_of_temp, remove_path, temp_name
 from .image import Descriptor, Image, host_architecture
 from .locks import file_lock
 from .reference import looks_like_id, parse_reference
@@ -60,7 +59,7 @@ class Store:
                 pid = pid_of_temp(name)
                 if pid is None or not pid_alive(pid):
                     path = self._p(sub, name)
-                    _remove(path)
+                    remove_path(path)
                     removed.append(path)
         return removed
 
@@ -76,7 +75,7 @@ class Store:
         try:
             yield path
         finally:
-            _remove(path)
+            remove_path(path)
 
     # --- JSON blobs ---
     def put_json(self, obj: object, media_type: str) -> Descriptor:
@@ -264,7 +263,7 @@ class Store:
                 unpack_layer_blob(self, desc, diff_id, tmp)
                 os.rename(tmp, final)
             except BaseException:
-                _remove(tmp)
+                remove_path(tmp)
                 raise
         return final
 
@@ -331,11 +330,3 @@ def _pick_platform(index: dict, platform: str | None, digest: str) -> Descriptor
     raise ImageNotFound(f"{digest} for platform {'/'.join(want)}")
 
 
-def _remove(path: str) -> None:
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass

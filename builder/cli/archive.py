@@ -14,7 +14,6 @@ def save(ctx: typer.Context, names: List[str] = typer.Argument(..., help="Images
          fmt: str = typer.Option("oci", "--format", help="oci (an OCI layout) or docker (what `docker load` reads).")) -> None:
     """Write images to a tar archive."""
     from cache import archive
-    from cache.fsutil import atomic_write  # noqa: F401  (same durability rules as the store)
     from cache.reference import looks_like_id, parse_reference
     from grammar.errors import UsageError
 
