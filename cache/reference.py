@@ -37,15 +37,13 @@ class Reference:
         """registry/repository, without tag or digest: docker.io/library/node."""
         return f"{self.registry}/{self.repository}"
 
+    def _with_tag_and_digest(self, repo: str) -> str:
+        return repo + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
     @property
     def name(self) -> str:
         """The full normalized reference: docker.io/library/node:latest[@sha256:...]."""
-        out = self.repo_name
-        if self.tag:
-            out += f":{self.tag}"
-        if self.digest:
-            out += f"@{self.digest}"
-        return out
+        return self._with_tag_and_digest(self.repo_name)
 
     @property
     def familiar_repo(self) -> str:
@@ -56,12 +54,8 @@ class Reference:
 
     @property
     def familiar(self) -> str:
-        out = self.familiar_repo
-        if self.tag:
-            out += f":{self.tag}"
-        if self.digest:
-            out += f"@{self.digest}"
-        return out
+        """As Docker prints it: node:latest, user/app:1, localhost:5000/app:v1."""
+        return self._with_tag_and_digest(self.familiar_repo)
 
     def __str__(self) -> str:
         return self.name
