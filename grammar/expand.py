@@ -125,9 +125,12 @@ class _Lexer:
             raise _Fail(f"unexpected end of statement while looking for matching {stop}")
         return "".join(result), words.result()
 
-    def single_quote(self) -> str:
+    def _open_quote(self) -> list[str]:
         opening = self.next()
-        out = [opening] if self.raw_quotes else []
+        return [opening] if self.raw_quotes else []
+
+    def single_quote(self) -> str:
+        out = self._open_quote()
         while True:
             ch = self.next()
             if ch == _EOF:
@@ -139,8 +142,7 @@ class _Lexer:
             out.append(ch)
 
     def double_quote(self) -> str:
-        opening = self.next()
-        out = [opening] if self.raw_quotes else []
+        out = self._open_quote()
         while True:
             ch = self.peek()
             if ch == _EOF:

@@ -68,15 +68,21 @@ class Run(Instruction):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Cmd(Instruction):
+class _Command(Instruction):
+    """Exec form (tuple, is_json) or shell form (str). Private base: not a type to dispatch on."""
+
     command: Command
     is_json: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
-class Entrypoint(Instruction):
-    command: Command
-    is_json: bool = False
+class Cmd(_Command):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entrypoint(_Command):
+    pass
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,33 +120,45 @@ class Add(Instruction):
 
 
 @dataclass(frozen=True, kw_only=True)
-class User(Instruction):
+class _Valued(Instruction):
+    """An instruction whose argument is the whole rest of the line."""
+
     value: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class Workdir(Instruction):
-    value: str
+class User(_Valued):
+    pass
 
 
 @dataclass(frozen=True, kw_only=True)
-class Stopsignal(Instruction):
-    value: str
+class Workdir(_Valued):
+    pass
 
 
 @dataclass(frozen=True, kw_only=True)
-class Maintainer(Instruction):
-    value: str
+class Stopsignal(_Valued):
+    pass
 
 
 @dataclass(frozen=True, kw_only=True)
-class Env(Instruction):
+class Maintainer(_Valued):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Pairs(Instruction):
     pairs: tuple[tuple[str, str], ...]   # values raw (quotes kept): the builder expands them
 
 
 @dataclass(frozen=True, kw_only=True)
-class Label(Instruction):
-    pairs: tuple[tuple[str, str], ...]
+class Env(_Pairs):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Label(_Pairs):
+    pass
 
 
 @dataclass(frozen=True, kw_only=True)
