@@ -23,7 +23,7 @@ from .layers import OPAQUE, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX
 DEFAULT_MAX_BYTES = 64 << 30  # against tar and gzip bombs; callers may lower it
 MAX_MAJOR, MAX_MINOR = (1 << 12) - 1, (1 << 20) - 1  # Linux dev_t: 12-bit major, 20-bit minor
 CHUNK = 1 << 20
-STREAM_BUFSIZE = 64 << 10
+STREAM_BUFSIZE = 16 << 10
 
 
 class ExtractError(PybuildError):
@@ -78,16 +78,23 @@ class _Extractor:
         self.created: list[str] = []     # undone on failure
         self.this_layer: set[str] = set()  # what an opaque marker must not remove
         self.dir_times: list[tuple[str, int]] = []
+        # Resolved parent dirs. Only a new symlink or a replaced/removed entry can change how a
+        # path resolves, and each of those clears this cache.
+        self.parents: dict[str, str] = {}
 
     def _parent(self, rel: str, member: str) -> str:
+        key = os.path.dirname(rel)
+        if key in self.parents:
+            return self.parents[key]
         try:
-            parent = secure_join(self.dest, os.path.dirname(rel), escape="error")
+            parent = secure_join(self.dest, key, escape="error")
         except PathEscape as err:
             raise ExtractError(f"tar entry {member!r}: {err}") from None
         if not os.path.isdir(parent):
             if os.path.lexists(parent):
                 raise ExtractError(f"tar entry {member!r}: parent {os.path.relpath(parent, self.dest)} is not a directory")
             self._makedirs(parent)
+        self.parents[key] = parent
         return parent
 
     def _makedirs(self, path: str) -> None:
@@ -105,6 +112,7 @@ class _Extractor:
             st = os.lstat(target)
         except FileNotFoundError:
             return
+        self.parents.clear()
         if stat.S_ISDIR(st.st_mode):
             if not new_is_dir:
                 shutil.rmtree(target)
@@ -147,6 +155,7 @@ class _Extractor:
                 os.mkdir(target, 0o700)
                 self.created.append(target)
         elif m.issym():
+            self.parents.clear()
             os.symlink(m.linkname, target)
             self.created.append(target)
         elif m.ischr() or m.isblk():
@@ -182,6 +191,7 @@ class _Extractor:
             if self.whiteouts == "overlay":
                 os.setxattr(parent, "trusted.overlay.opaque", b"y")
             else:  # apply: the lower layers' content of this directory goes away
+                self.parents.clear()
                 for name in os.listdir(parent):
                     child = os.path.join(parent, name)
                     if child not in self.this_layer:
@@ -193,6 +203,7 @@ class _Extractor:
         if name in ("", ".", ".."):
             raise ExtractError(f"tar entry {member!r}: invalid whiteout (it names {name or 'nothing'!r})")
         target = os.path.join(parent, name)
+        self.parents.clear()
         remove_path(target)
         if self.whiteouts == "overlay":
             os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
