@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DockerfileSyntaxError
-from .gotext import go_strip
+from .gotext import ASCII_BLANKS_RE, go_strip
 from .nodes import ArgumentError, Node, decode_flag, split_arguments
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .lines import LogicalLine
 
 GRAMMAR = Path(__file__).with_name("dockerfile.lark")
+_KEYWORD_SPLIT = ASCII_BLANKS_RE.split
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,13 @@ def _lark():
 
 
 def _node_from_tokens(tokens, original: str, escape: str, line: "LogicalLine | None", file: str) -> Node:
-    keyword = tokens[0].lstrip("\n")
+    first = tokens[0]
     flags: list[str] = []
-    rest = ""
+    if first.type == "PLAIN_INSTRUCTION":
+        keyword, rest = _KEYWORD_SPLIT(first.lstrip("\n"), 1)
+        rest = go_strip(rest)
+    else:
+        keyword, rest = first.lstrip("\n"), ""
     for token in tokens[1:]:
         kind = token.type
         if kind == "FLAG":
