@@ -45,3 +45,10 @@ def test_instruction_structure(line, keyword, flags, rest):
     assert node.original == line
     if rest:
         assert rest in " ".join(a for a in node.args if isinstance(a, str))
+
+
+def test_non_ascii_flags_are_kept_as_written():
+    # Intended divergence: BuildKit's flag scanner reads bytes as code points, so `--chown=é` dumps
+    # as "--chown=Ã©" there. No upstream test covers it; a build wants the user's real name.
+    node = parser._node_from_line("COPY --chown=é a b", "\\", None, "Dockerfile")
+    assert node.flags == ("--chown=é",)
