@@ -141,15 +141,10 @@ class _Extractor:
         if m.isreg():
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             self.created.append(target)
-            src = tar.extractfile(m)
-            with os.fdopen(fd, "wb") as out:
-                remaining = m.size
-                while remaining > 0:
-                    chunk = src.read(min(CHUNK, remaining))
-                    if not chunk:
-                        raise ExtractError(f"tar entry {m.name!r}: archive ends inside the file")
-                    out.write(chunk)
-                    remaining -= len(chunk)
+            try:
+                self.copy_data(tar, m, fd)
+            finally:
+                os.close(fd)
         elif m.isdir():
             if not os.path.isdir(target):
                 os.mkdir(target, 0o700)
@@ -170,6 +165,21 @@ class _Extractor:
         else:
             raise ExtractError(f"tar entry {m.name!r}: unsupported entry type {m.type!r}")
         self.metadata(m, target)
+
+    @staticmethod
+    def copy_data(tar: tarfile.TarFile, m: tarfile.TarInfo, fd: int) -> None:
+        # In stream mode the data follows the header: reading the stream directly spares a file
+        # object per member (tarfile skips to the next header by itself). Sparse files need tarfile.
+        src = tar.fileobj if m.sparse is None else tar.extractfile(m)
+        remaining = m.size
+        while remaining > 0:
+            chunk = src.read(min(CHUNK, remaining))
+            if not chunk:
+                raise ExtractError(f"tar entry {m.name!r}: archive ends inside the file")
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+            remaining -= len(chunk)
 
     def hardlink(self, m: tarfile.TarInfo, target: str) -> None:
         link_rel = clean_name(m.linkname)
