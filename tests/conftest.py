@@ -12,16 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def corpus_dir() -> Path | None:
-    """$PYBUILD_CORPUS, else ../shared/corpus beside the repository."""
-    env = os.environ.get("PYBUILD_CORPUS")
-    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "corpus"]:
-        if candidate.is_dir():
-            return candidate
-    return None
+from corpus_paths import REPO, corpus_dir
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import corpus_dir
+from corpus_paths import corpus_dir
 from grammar.errors import DockerfileSyntaxError, PybuildError
 from grammar.nodes import Node
 from grammar.parser import parse, parse_tree

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import corpus_dir
+from corpus_paths import corpus_dir
 from grammar.errors import PybuildError
 from grammar.expand import Expander
 from grammar.lint import lint

@@ -10,7 +10,7 @@ import io
 
 import pytest
 
-from conftest import corpus_dir
+from corpus_paths import corpus_dir
 from grammar.gotext import ASCII_BLANKS_RE, go_strip
 from grammar.parser import parse_tree
 

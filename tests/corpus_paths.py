@@ -1,0 +1,20 @@
+"""Where the external corpora are: importable by test modules at collection time.
+
+(A module of its own, not conftest: several conftest.py files exist, and `from conftest import`
+would pick whichever one pytest put first on sys.path.)
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def corpus_dir() -> Path | None:
+    """$PYBUILD_CORPUS, else ../shared/corpus beside the repository."""
+    env = os.environ.get("PYBUILD_CORPUS")
+    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "corpus"]:
+        if candidate.is_dir():
+            return candidate
+    return None
