@@ -184,7 +184,9 @@ def _load_oci(store, tar, path: str) -> list[tuple[str | None, Image]]:
     for entry in index.get("manifests", []):
         desc = Descriptor.from_json(entry)
         if desc.media_type in mt.INDEXES:
-            raise ArchiveError(f"{path}: nested image indexes are not supported (entry {desc.digest})")
+            # docker save (containerd store) names a multi-platform index: keep this host's image
+            _put_blob_member(store, tar, path, desc)
+            desc = _platform_manifest(store, desc, path)
         _put_blob_member(store, tar, path, desc)
         manifest = store.get_json(desc.digest)
         for d in [manifest.get("config", {})] + manifest.get("layers", []):
@@ -192,6 +194,17 @@ def _load_oci(store, tar, path: str) -> list[tuple[str | None, Image]]:
         img = store.commit(store.load_image(desc))
         out.append((_ref_from_annotations(entry.get("annotations") or {}), img))
     return out
+
+
+def _platform_manifest(store, index_desc: Descriptor, path: str) -> Descriptor:
+    from .image import host_architecture
+
+    index = store.get_json(index_desc.digest)
+    for m in index.get("manifests", []):
+        p = m.get("platform") or {}
+        if m.get("mediaType") in mt.MANIFESTS and p.get("os", "linux") == "linux" and p.get("architecture") == host_architecture():
+            return Descriptor.from_json(m)
+    raise ArchiveError(f"{path}: index {index_desc.digest} has no linux/{host_architecture()} image")
 
 
 def _ref_from_annotations(ann: dict) -> str | None:

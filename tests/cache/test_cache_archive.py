@@ -189,3 +189,30 @@ def test_cli_save_load_import_unpack(store, tmp_path):
     assert pybuild(other, "system", "prune", "-a").returncode == 0
     df = pybuild(other, "system", "df")
     assert df.returncode == 0 and "Images" in df.stdout
+
+
+def test_load_oci_archive_whose_index_names_a_multi_platform_index(store, tmp_path):
+    """What `docker save` writes with the containerd image store: index.json -> image index -> manifest."""
+    from cache import mediatypes as mt
+    from cache.digest import canonical_json
+
+    img = _two_layer_image(store, tmp_path)
+    nested = canonical_json({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [
+        {"mediaType": mt.OCI_MANIFEST, "digest": "sha256:" + "0" * 64, "size": 10, "platform": {"os": "linux", "architecture": "s390x"}},
+        {"mediaType": mt.OCI_MANIFEST, "digest": img.digest, "size": img.manifest_descriptor.size,
+         "platform": {"os": "linux", "architecture": img.architecture}}]})
+    desc = store.blobs.put_bytes(nested, mt.OCI_INDEX)
+    path = tmp_path / "docker25.tar"
+    with tarfile.open(path, "w") as tar:
+        def add(name, data):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        add("index.json", json.dumps({"schemaVersion": 2, "manifests": [
+            {"mediaType": mt.OCI_INDEX, "digest": desc.digest, "size": desc.size,
+             "annotations": {"io.containerd.image.name": "docker.io/library/multi:1", mt.REF_NAME: "1"}}]}).encode())
+        for d in [desc.digest, img.digest, img.id, *(x.digest for x in img.layers)]:
+            add(f"blobs/sha256/{d[7:]}", open(store.blobs.path(d), "rb").read())
+    other = Store.open(str(tmp_path / "other"))
+    assert [(r, i.id) for r, i in archive.load(other, str(path))] == [("docker.io/library/multi:1", img.id)]
