@@ -120,8 +120,12 @@ class Store:
         raw = self.blobs.get(config_desc.digest)
         return Image(manifest, json.loads(raw), Descriptor(manifest.get("mediaType") or desc.media_type, desc.digest, desc.size), raw)
 
-    def commit(self, image: Image) -> Image:
-        """Write config + manifest; the image shows as <none> until tagged. Idempotent."""
+    def commit(self, image: Image, manifest_bytes: bytes | None = None) -> Image:
+        """Write config + manifest; the image shows as <none> until tagged. Idempotent.
+
+        A pulled image keeps its registry manifest digest: pass the manifest's exact bytes, or an
+        Image whose manifest_descriptor names a blob already stored. Otherwise the manifest is
+        written as canonical JSON."""
         config_desc = self.blobs.put_bytes(image.config_bytes, mt.OCI_CONFIG)
         if config_desc.digest != image.id:
             raise StoreError(f"image {image.id}: its config hashes to {config_desc.digest}")
@@ -129,7 +133,16 @@ class Store:
             if not self.blobs.exists(layer.digest):
                 raise StoreError(f"image {image.short_id}: layer blob {layer.digest} is missing", hint="build or pull it again")
             self.record_layer(diff_id, layer)
-        manifest_desc = self.put_json(image.manifest, image.manifest.get("mediaType") or mt.OCI_MANIFEST)
+        media_type = image.manifest.get("mediaType") or mt.OCI_MANIFEST
+        if manifest_bytes is not None:
+            if json.loads(manifest_bytes) != image.manifest:
+                raise StoreError(f"image {image.short_id}: the manifest bytes given do not match its manifest")
+            manifest_desc = self.blobs.put_bytes(manifest_bytes, media_type)
+        elif image.manifest_descriptor is not None and self.blobs.exists(image.manifest_descriptor.digest) \
+                and self.get_json(image.manifest_descriptor.digest) == image.manifest:
+            manifest_desc = Descriptor(media_type, image.manifest_descriptor.digest, image.manifest_descriptor.size)
+        else:
+            manifest_desc = self.put_json(image.manifest, media_type)
         stored = Image(image.manifest, image.config, manifest_desc, image.config_bytes)
 
         def add_untagged(entries: list[dict]) -> list[dict]:
@@ -265,6 +278,16 @@ class Store:
             except BaseException:
                 remove_path(tmp)
                 raise
+        return final
+
+    def adopt_unpacked_layer(self, diff_id: str, directory: str) -> str:
+        """Make `directory` (an upperdir just packed into `diff_id`, on the store's filesystem, e.g.
+        under work/) the unpacked layer, sparing a re-extraction. If another process got there
+        first its copy wins and `directory` is left to the caller. Returns layers/<hex>."""
+        final = self._p("layers", check_digest(diff_id))
+        with self.lock(f"layer-{diff_id[7:]}"):
+            if not os.path.isdir(final):
+                os.rename(directory, final)
         return final
 
     # --- containers (owned by runtime/; read here only to protect what they use) ---

@@ -178,3 +178,29 @@ def test_work_dir_is_removed(store):
     with store.work_dir("build") as d:
         open(os.path.join(d, "f"), "w").close()
     assert not os.path.exists(d)
+
+
+def test_commit_keeps_a_registry_manifest_digest(store):
+    """Pulled images keep the registry's manifest bytes (and so their digest), not canonical JSON."""
+    img = _image(store, b"a")
+    raw = json.dumps(img.manifest, indent=3).encode()  # not canonical: a registry's own formatting
+    stored = store.commit(Image(img.manifest, img.config, None, img.config_bytes), manifest_bytes=raw)
+    assert stored.digest == "sha256:" + __import__("hashlib").sha256(raw).hexdigest()
+    again = store.commit(store.load_image(stored.manifest_descriptor))
+    assert again.digest == stored.digest
+    with pytest.raises(StoreError, match="do not match"):
+        store.commit(img, manifest_bytes=b'{"schemaVersion": 2}')
+
+
+@pytest.mark.root
+def test_adopt_unpacked_layer(store, tmp_path):
+    from cache.layers import pack_diff
+
+    with store.work_dir("build") as work:
+        upper = os.path.join(work, "upper")
+        os.makedirs(os.path.join(upper, "etc"))
+        open(os.path.join(upper, "etc", "f"), "w").close()
+        layer = pack_diff(upper, store)
+        path = store.adopt_unpacked_layer(layer.diff_id, upper)
+        assert not os.path.exists(upper) and os.path.isfile(os.path.join(path, "etc", "f"))
+    assert store.unpacked_layer(layer.diff_id) == path
