@@ -13,7 +13,6 @@ from ._store import open_store
 
 def images(ctx: typer.Context,
            quiet: bool = typer.Option(False, "-q", "--quiet", help="Only image IDs."),
-           all_: bool = typer.Option(False, "-a", "--all", help="Also images without a tag."),
            fmt: str = typer.Option("table", "--format", help="table or json.")) -> None:
     """List images: REPOSITORY TAG IMAGE ID CREATED SIZE."""
     from cache.reference import parse_reference
