@@ -57,7 +57,9 @@ class Store:
         for sub in ("tmp", "work"):
             for name in os.listdir(self._p(sub)):
                 pid = pid_of_temp(name)
-                if pid is None or not pid_alive(pid):
+                # Only names we made (they carry their maker's pid) are ours to judge; a dead maker
+                # means a kill -9 or a crash. Anything else is left alone.
+                if pid is not None and not pid_alive(pid):
                     path = self._p(sub, name)
                     remove_path(path)
                     removed.append(path)

@@ -43,6 +43,9 @@ def images(ctx: typer.Context,
 def tag(ctx: typer.Context, source: str = typer.Argument(..., help="Image (tag or ID)."),
         target: str = typer.Argument(..., help="New reference.")) -> None:
     """Give an image another name."""
+    from cache.reference import parse_reference
+
+    parse_reference(target)  # a bad new name is a usage error, whatever the source
     store = open_store(ctx)
     store.tag(target, store.resolve(source))
 

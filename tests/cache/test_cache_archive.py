@@ -150,7 +150,7 @@ def test_cli_errors(store):
     missing = pybuild(store.root, "rmi", "nothere")
     assert missing.returncode == 1 and "nothere" in missing.stderr and missing.stderr.count("\n") == 1
     bad = pybuild(store.root, "tag", "x", "Bad Name")
-    assert bad.returncode in (1, 2) and "error" in bad.stderr
+    assert bad.returncode == 2 and "invalid reference" in bad.stderr
 
 
 def test_cli_system_check_names_damage(store, tmp_path):

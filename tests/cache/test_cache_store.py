@@ -167,11 +167,12 @@ def test_open_sweeps_dead_temp_files_only(tmp_path):
     dead = os.path.join(s.tmp, "blob-999999999-abc")
     mine = os.path.join(s.tmp, f"blob-{os.getpid()}-abc")
     os.mkdir(os.path.join(s.root, "work", "build-999999999-x"))
+    os.mkdir(os.path.join(s.root, "work", "not-made-by-us"))
     for p in (dead, mine):
         open(p, "w").close()
     Store.open(s.root)
     assert os.listdir(s.tmp) == [os.path.basename(mine)]
-    assert os.listdir(os.path.join(s.root, "work")) == []
+    assert os.listdir(os.path.join(s.root, "work")) == ["not-made-by-us"]
 
 
 def test_work_dir_is_removed(store):
