@@ -115,10 +115,12 @@ def _save_docker(store, items: list[tuple[str | None, Image]], tar: tarfile.TarF
             _add_bytes(tar, config_name, store.blobs.get(img.id))
         tags = []
         if ref:
+            # Full names: docker load normalizes them the same, and podman does not read a short
+            # name as docker.io (it would load `node:1` as localhost/node:1).
             r = parse_reference(ref)
-            tags.append(r.familiar)
+            tags.append(r.name)
             if r.tag and layer_paths:
-                repositories.setdefault(r.familiar_repo, {})[r.tag] = layer_paths[-1].split("/")[0]
+                repositories.setdefault(r.repo_name, {})[r.tag] = layer_paths[-1].split("/")[0]
         manifest.append({"Config": config_name, "RepoTags": tags or None, "Layers": layer_paths})
     _add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
     if repositories:

@@ -117,7 +117,7 @@ def test_podman_loads_and_runs_our_docker_archive_and_we_load_podman_save(store,
     podman = Podman(tmp_path / "podman")
     try:
         loaded_as = podman("load", "-i", str(saved)).stdout.strip().rsplit("Loaded image: ", 1)[-1]
-        assert loaded_as.endswith("debmin:1")  # podman says localhost/debmin:1, docker says debmin:1
+        assert loaded_as == "docker.io/library/debmin:1"
         run = podman("run", "--rm", "--network", "none", "--cgroup-parent", f"/{podman.cgroup}",
                      loaded_as, "/bin/sh", "-c", "echo hello from $(cat /etc/debian_version | cut -c1-2)")
         assert run.stdout.strip().startswith("hello from 12"), run.stderr
