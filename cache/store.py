@@ -10,6 +10,8 @@ import os
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from grammar.errors import PybuildError
+
 from . import mediatypes as mt
 from .blobs import BlobStore
 from .buildcache import BuildCache
@@ -199,7 +201,10 @@ class Store:
         cache: dict[str, Image] = {}
         for e in self._entries():
             if e["digest"] not in cache:
-                cache[e["digest"]] = self.load_image(Descriptor.from_json(e))
+                try:
+                    cache[e["digest"]] = self.load_image(Descriptor.from_json(e))
+                except PybuildError:
+                    continue  # damaged: `system check` names it; the listing goes on
             out.append((_ref_name(e), cache[e["digest"]]))
         return out
 
@@ -208,31 +213,39 @@ class Store:
 
     def resolve(self, ref_or_id: str, platform: str | None = None) -> Image:
         """A tag (normalized), a full or short image ID, or a manifest digest; ImageNotFound else."""
-        entries = self._entries()
         text = ref_or_id
-        if looks_like_id(text) and ("/" not in text and ":" not in text.removeprefix("sha256:")):
-            hexpart = text.removeprefix("sha256:")
-            matches: dict[str, Image] = {}
-            for e in entries:
-                if e["digest"][7:].startswith(hexpart) and len(hexpart) == 64:
-                    return self.load_image(Descriptor.from_json(e), platform)
-                img = self.load_image(Descriptor.from_json(e), platform)
-                if img.id[7:].startswith(hexpart):
-                    matches[img.id] = img
-            if len(matches) == 1:
-                return next(iter(matches.values()))
-            if len(matches) > 1:
-                raise StoreError(f"image ID {text!r} is ambiguous: it matches {len(matches)} images", hint="give more digits")
-            if text.startswith("sha256:") or len(hexpart) == 64:
+        entries = self._entries()
+        if looks_like_id(text):
+            found = self._resolve_id(text.removeprefix("sha256:"), entries, platform)
+            if found is not None:
+                return found
+            if text.startswith("sha256:") or len(text) == 64:
                 raise ImageNotFound(text)
+            # a short hex word that is no ID prefix may still be a repository name ("cafe")
         r = parse_reference(text)  # InvalidReference (a usage error) for malformed names
         for e in entries:
-            if r.digest and e["digest"] == r.digest or (not r.digest and _ref_name(e) == r.name):
+            if (e["digest"] == r.digest) if r.digest else (_ref_name(e) == r.name):
                 return self.load_image(Descriptor.from_json(e), platform)
         if r.digest and self.blobs.exists(r.digest):
             raw = self.get_json(r.digest)
             return self.load_image(Descriptor(raw.get("mediaType", mt.OCI_MANIFEST), r.digest, self.blobs.size(r.digest)), platform)
         raise ImageNotFound(text)
+
+    def _resolve_id(self, hexpart: str, entries: list[dict], platform: str | None) -> Image | None:
+        """A manifest digest (full) or an image ID prefix; ambiguous prefixes are an error."""
+        matches: dict[str, Image] = {}
+        for e in entries:
+            if len(hexpart) == 64 and e["digest"][7:] == hexpart:
+                return self.load_image(Descriptor.from_json(e), platform)
+            try:
+                img = self.load_image(Descriptor.from_json(e), platform)
+            except PybuildError:
+                continue  # a damaged image must not hide the others (system check names it)
+            if img.id[7:].startswith(hexpart):
+                matches[img.id] = img
+        if len(matches) > 1:
+            raise StoreError(f"image ID {hexpart!r} is ambiguous: it matches {len(matches)} images", hint="give more digits")
+        return next(iter(matches.values()), None)
 
     # --- layers ---
     def record_layer(self, diff_id: str | None, layer: Descriptor) -> None:

@@ -205,3 +205,18 @@ def test_adopt_unpacked_layer(store, tmp_path):
         path = store.adopt_unpacked_layer(layer.diff_id, upper)
         assert not os.path.exists(upper) and os.path.isfile(os.path.join(path, "etc", "f"))
     assert store.unpacked_layer(layer.diff_id) == path
+
+
+def test_a_damaged_image_does_not_hide_the_others(store):
+    good = store.commit(_image(store, b"good"))
+    bad = store.commit(_image(store, b"bad"))
+    os.unlink(store.blobs.path(bad.id))  # its config is gone
+    assert store.resolve(good.short_id).id == good.id
+    assert [img.id for _, img in store.list_images()] == [good.id]
+    assert any(bad.id in p for p in gc.check(store))
+
+
+def test_hex_word_can_be_a_repository_name(store):
+    img = _image(store, b"c")
+    store.tag("cafe", img)
+    assert store.resolve("cafe").id == img.id
