@@ -220,3 +220,36 @@ def test_hex_word_can_be_a_repository_name(store):
     img = _image(store, b"c")
     store.tag("cafe", img)
     assert store.resolve("cafe").id == img.id
+
+
+@pytest.mark.root
+def test_reads_docker_schema2_images(store, tmp_path):
+    """A manifest as Docker Hub serves it: Docker media types throughout, gzip layer."""
+    import gzip
+    import io
+
+    from cache import archive
+    from cache_tarmaker import entry as E
+    from cache_tarmaker import make_tar
+
+    plain = make_tar([E("etc/", "dir"), E("etc/hostname", data=b"docker\n")])
+    layer = store.blobs.put_bytes(gzip.compress(plain, mtime=0), mt.DOCKER_LAYER_GZIP)
+    diff_id = Descriptor.of_bytes(plain, mt.OCI_LAYER).digest
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"], "Healthcheck": {"Test": ["NONE"]}},
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    config_desc = store.blobs.put_bytes(config, mt.DOCKER_CONFIG)
+    manifest = {"schemaVersion": 2, "mediaType": mt.DOCKER_MANIFEST,
+                "config": {"mediaType": mt.DOCKER_CONFIG, "digest": config_desc.digest, "size": config_desc.size},
+                "layers": [{"mediaType": mt.DOCKER_LAYER_GZIP, "digest": layer.digest, "size": layer.size}]}
+    raw = json.dumps(manifest, indent=3).encode()
+    img = store.commit(Image(manifest, json.loads(config), None, config), manifest_bytes=raw)
+    store.tag("hub/image:1", img)
+    got = store.resolve("hub/image:1")
+    assert got.digest == Descriptor.of_bytes(raw, "").digest and got.id == config_desc.digest
+    assert got.manifest_descriptor.media_type == mt.DOCKER_MANIFEST
+    assert got.config_section["Healthcheck"] == {"Test": ["NONE"]}
+    assert os.path.isfile(os.path.join(store.unpacked_layer(diff_id), "etc", "hostname"))
+    archive.unpack(store, got, str(tmp_path / "r"))
+    assert (tmp_path / "r" / "etc" / "hostname").read_bytes() == b"docker\n"
+    assert gc.check(store) == []
+    assert got.with_config(User="x").manifest["mediaType"] == mt.OCI_MANIFEST  # written back as OCI
