@@ -1,0 +1,74 @@
+"""`pybuild build [OPTIONS] PATH`: a Dockerfile becomes a tagged image in the store."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import List, Optional
+
+import typer
+
+
+def _pairs(values: list[str], flag: str, from_env: bool) -> tuple[tuple[str, str], ...]:
+    from grammar.errors import UsageError
+
+    out = []
+    for item in values or []:
+        name, eq, value = item.partition("=")
+        if not name:
+            raise UsageError(f"{flag} {item!r}: expected NAME=VALUE")
+        if not eq:
+            if not from_env:
+                raise UsageError(f"{flag} {item!r}: expected NAME=VALUE")
+            if name not in os.environ:
+                continue  # `--build-arg K` with K unset: as docker, the ARG keeps its default
+            value = os.environ[name]
+        out.append((name, value))
+    return tuple(out)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("build")
+    def build_cmd(
+        ctx: typer.Context,
+        path: str = typer.Argument(".", help="The build context directory (or - for a tar on stdin)."),
+        tag: List[str] = typer.Option([], "-t", "--tag", help="Name the image (repeatable)."),
+        file: Optional[str] = typer.Option(None, "-f", "--file", help="The Dockerfile (default: PATH/Dockerfile)."),
+        build_arg: List[str] = typer.Option([], "--build-arg", help="NAME=VALUE, or NAME from the environment."),
+        target: Optional[str] = typer.Option(None, "--target", help="Build this stage and what it needs."),
+        no_cache: bool = typer.Option(False, "--no-cache", help="Build every step again."),
+        explain_cache: bool = typer.Option(False, "--explain-cache", help="Say why each step missed the cache."),
+        label: List[str] = typer.Option([], "--label", help="KEY=VALUE label on the image."),
+        iidfile: Optional[str] = typer.Option(None, "--iidfile", help="Write the image id to this file."),
+        quiet: bool = typer.Option(False, "-q", "--quiet", help="Print only the image id."),
+        progress: str = typer.Option("auto", "--progress", help="auto, tty, plain or json."),
+        network: str = typer.Option("host", "--network", help="RUN steps' network: host or none."),
+    ) -> None:
+        from grammar.errors import UsageError
+
+        from builder.build import BuildOptions, build
+        from builder.progress import renderer
+        from cache.store import Store
+
+        if progress not in ("auto", "tty", "plain", "json"):
+            raise UsageError(f"--progress {progress!r}: use auto, tty, plain or json")
+        if network not in ("host", "none"):
+            raise UsageError(f"--network {network!r}: use host or none")
+        if path == "-":
+            raise UsageError("a context tar on stdin (-) is not supported yet", hint="pass a directory")
+        if not os.path.isdir(path):
+            raise UsageError(f"build context {path!r} is not a directory")
+        sde = os.environ.get("SOURCE_DATE_EPOCH")
+        opts = BuildOptions(
+            context_dir=os.path.abspath(path), dockerfile=os.path.abspath(file) if file else None,
+            tags=tuple(tag), build_args=_pairs(build_arg, "--build-arg", True), target=target,
+            no_cache=no_cache, explain_cache=explain_cache, labels=_pairs(label, "--label", False),
+            source_date_epoch=int(sde) if sde and sde.isdigit() else None, network=network)
+        store = Store.open(ctx.obj.store_root())
+        show = renderer("quiet" if quiet else progress, sys.stderr)
+        result = build(store, opts, show)
+        if iidfile:
+            with open(iidfile, "w") as f:
+                f.write(result.image.id)
+        for line in result.explanations:
+            print(line, file=sys.stderr)
+        print(result.image.id)

@@ -1,0 +1,119 @@
+"""COPY and ADD (local sources): sources from the context (or `--from` a stage or image), the
+directory-contents rule, wildcards, trailing-slash rule, --chown (names through the image's
+/etc/passwd and /etc/group) and --chmod. Every destination is resolved inside the new layer with
+secure_join; nothing outside the context is read (`../x` is clamped to the context root, as
+BuildKit does).
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+import shutil
+import stat
+
+from .. import owners
+from ..cachekey import KeyParts
+
+_GLOB = set("*?[")
+
+
+def _clean(src: str) -> str:
+    return posixpath.normpath("/" + src).lstrip("/")  # clamps `..` at the context root
+
+
+def _select(tree: dict, pattern: str) -> list[str]:
+    """Context-relative paths a source names: itself, or the wildcard's matches at that depth."""
+    pat = _clean(pattern)
+    if not _GLOB & set(pat):
+        return [pat] if pat == "" or pat in tree else []
+    depth = pat.count("/")
+    return sorted(p for p in tree if p.count("/") == depth and fnmatch.fnmatchcase(p, pat))
+
+
+def _below(tree: dict, rel: str) -> list[str]:
+    if rel == "":
+        return sorted(tree)
+    prefix = rel + "/"
+    return sorted(p for p in tree if p.startswith(prefix))
+
+
+def plan(tree: dict, sources: list[str], dest: str, workdir: str) -> list[tuple[str, str]]:
+    """(source rel path, destination inside the image) pairs, Docker's rules applied."""
+    dest_abs = posixpath.join(workdir or "/", dest)
+    as_dir = dest.endswith("/") or dest in (".", "") or len(sources) > 1 or any(_GLOB & set(s) for s in sources)
+    pairs = []
+    for source in sources:
+        matches = _select(tree, source)
+        if not matches:
+            return [("!missing", source)]
+        for rel in matches:
+            if rel == "" or stat.S_ISDIR(tree[rel].mode):
+                base = rel
+                for sub in _below(tree, rel):
+                    pairs.append((sub, posixpath.join(dest_abs, sub[len(base):].lstrip("/"))))
+            else:
+                target = posixpath.join(dest_abs, posixpath.basename(rel)) if as_dir else dest_abs
+                pairs.append((rel, target))
+    return pairs
+
+
+def apply(build, state, ins):
+    from ..build import BuildError
+
+    if ins.keyword == "add" and any("://" in s for s in ins.sources):
+        raise BuildError(f"{build.where(ins)}: ADD of a URL is not supported yet", hint="download it in the context and COPY it")
+    scope = state.expansion_env()
+    sources = [build.expander.expand(s, scope) for s in ins.sources]
+    dest = build.expander.expand(ins.dest, scope)
+    chown = build.expander.expand(ins.chown, scope) if ins.chown else ""
+    tree, root = source_tree(build, state, ins)
+    workdir = state.image.config_section.get("WorkingDir") or "/"
+    pairs = plan(tree, sources, dest, workdir)
+    if pairs and pairs[0][0] == "!missing":
+        raise BuildError(f"{build.where(ins)}: {ins.keyword.upper()} source {pairs[0][1]!r} not found in the build context",
+                         hint="check the path and .dockerignore")
+    uid, gid = owners.resolve(build.store, state.image, chown) if chown else (0, 0)
+    mode = int(ins.chmod, 8) if ins.chmod else None
+    files = tuple((src, dst, tree[src].mode if mode is None else mode, tree[src].digest) for src, dst in pairs)
+    parts = KeyParts(state.key, ins.original.strip(), (), files, f"{uid}:{gid}")
+
+    def make():
+        from cache.layers import pack_diff
+
+        with build.store.work_dir("copy") as upper:
+            for src, dst in pairs:
+                write_one(os.path.join(root, src), upper, dst, uid, gid, mode)
+            layer = pack_diff(upper, build.store, source_date_epoch=build.opts.source_date_epoch)
+            build.store.adopt_unpacked_layer(layer.diff_id, upper)
+        return layer
+
+    created_by = f"{ins.keyword.upper()} {' '.join(sources)} {dest}"
+    return build.lookup_or_make(state, ins, parts, make, created_by)
+
+
+def source_tree(build, state, ins) -> tuple[dict, str]:
+    """The files a COPY reads: the context, or the flattened tree of a stage or image (--from)."""
+    if not getattr(ins, "from_", None):
+        return build.context.files, build.context.root
+    return build.from_tree(ins.from_, state)
+
+
+def write_one(src: str, upper: str, dst: str, uid: int, gid: int, mode: int | None) -> None:
+    from cache.fsutil import secure_join
+
+    parent = secure_join(upper, posixpath.dirname(dst))
+    os.makedirs(parent, mode=0o755, exist_ok=True)
+    target = secure_join(upper, dst, follow_last=False)
+    st = os.lstat(src)
+    if os.path.lexists(target) and not os.path.isdir(target):
+        os.unlink(target)
+    if stat.S_ISDIR(st.st_mode):
+        os.makedirs(target, exist_ok=True)
+    elif stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(src), target)
+    else:
+        shutil.copyfile(src, target, follow_symlinks=False)
+    os.lchown(target, uid, gid)
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(target, stat.S_IMODE(st.st_mode) if mode is None else mode)
