@@ -186,7 +186,21 @@ class _Build:
             base = self.base_image(ref, frm)
         key = xxhash.xxh3_128_hexdigest(f"from {base.id}".encode())
         args = tuple((k, v) for k, v in scope.items() if k in platform_args())
-        return BuildState(image=base, key=key, args=args, stage_name=frm.stage_name)
+        state = BuildState(image=base, key=key, args=args, stage_name=frm.stage_name)
+        return self.onbuild(state, frm)
+
+    def onbuild(self, state: BuildState, frm) -> BuildState:
+        """A base's ONBUILD triggers run right after FROM, in order, then are dropped."""
+        triggers = state.image.config_section.get("OnBuild") or []
+        if not triggers:
+            return state
+        from grammar.parser import parse
+
+        state = replace(state, image=state.image.with_config(OnBuild=None))
+        text = "FROM scratch\n" + "\n".join(triggers) + "\n"
+        for ins in parse(text, f"{frm.image} ONBUILD").instructions[1:]:
+            state = self.step(state, ins)
+        return state
 
     def base_image(self, ref: str, frm):
         from cache.errors import ImageNotFound

@@ -1,0 +1,124 @@
+"""Builds of FROM scratch Dockerfiles through the real store: config per instruction, COPY rules,
+the cache story and reproducible digests."""
+from __future__ import annotations
+
+import os
+import tarfile
+
+import pytest
+
+from builder.build import BuildError
+from grammar.errors import UsageError
+
+
+def layer_members(store, image) -> dict[str, tarfile.TarInfo]:
+    out = {}
+    from cache.compression import decompress_reader
+
+    for desc in image.layers:
+        with store.blobs.open(desc.digest) as f, tarfile.open(fileobj=decompress_reader(f, None), mode="r|") as tar:
+            for m in tar:
+                out[m.name.rstrip("/")] = m
+    return out
+
+
+CONFIG_CASES = [
+    ('ENV A=1 B="two words"', "Env", ["A=1", "B=two words"]),
+    ("ARG V=x\nENV A=$V", "Env", ["A=x"]),
+    ("WORKDIR /a\nWORKDIR b", "WorkingDir", "/a/b"),
+    ("USER node", "User", "node"),
+    ('CMD ["node", "-e", "x"]', "Cmd", ["node", "-e", "x"]),
+    ("CMD echo hi", "Cmd", ["/bin/sh", "-c", "echo hi"]),
+    ('SHELL ["/bin/bash", "-c"]\nCMD echo hi', "Cmd", ["/bin/bash", "-c", "echo hi"]),
+    ('CMD ["a"]\nENTRYPOINT ["e"]', "Cmd", None),
+    ("EXPOSE 3000 53/udp", "ExposedPorts", {"3000/tcp": {}, "53/udp": {}}),
+    ("VOLUME /data", "Volumes", {"/data": {}}),
+    ("LABEL a=b", "Labels", {"a": "b"}),
+    ("STOPSIGNAL SIGTERM", "StopSignal", "SIGTERM"),
+    ("HEALTHCHECK --interval=5s CMD true", "Healthcheck", {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000}),
+    ("ONBUILD COPY . /x", "OnBuild", ["COPY . /x"]),
+]
+
+
+@pytest.mark.parametrize("lines,field,expected", CONFIG_CASES)
+def test_config_instructions(make_build, lines, field, expected):
+    store, result, _ = make_build(f"FROM scratch\n{lines}\n")
+    assert result.image.config_section.get(field) == expected
+
+
+def test_build_arg_overrides_default_and_global_arg_reaches_from_stage(make_build):
+    text = "ARG V=global\nFROM scratch\nARG V\nARG W=w\nENV V=$V W=$W\n"
+    _, result, _ = make_build(text, build_args=(("W", "cli"),))
+    assert result.image.config_section["Env"] == ["V=global", "W=cli"]
+
+
+def test_copy_rules_and_owner(make_build):
+    files = {"a.txt": "a", "b.txt": "b", "dir/sub/c.txt": "c", "skip.log": "x", ".dockerignore": "*.log\n"}
+    text = "FROM scratch\nWORKDIR /w\nCOPY a.txt ./\nCOPY *.txt /glob/\nCOPY dir /d\nCOPY --chown=7:8 --chmod=600 a.txt /renamed\n"
+    store, result, _ = make_build(text, files)
+    m = layer_members(store, result.image)
+    assert {"w/a.txt", "glob/a.txt", "glob/b.txt", "d/sub/c.txt", "renamed"} <= set(m)
+    assert (m["renamed"].uid, m["renamed"].gid, m["renamed"].mode) == (7, 8, 0o600)
+    assert not any(name.endswith("skip.log") for name in m)
+
+
+def test_copy_cannot_leave_the_context(make_build, tmp_path):
+    (tmp_path / "secret").write_text("s")
+    with pytest.raises(BuildError, match="not found in the build context"):
+        make_build("FROM scratch\nCOPY ../secret /x\n")
+
+
+def test_missing_source_names_the_line(make_build):
+    with pytest.raises(BuildError, match=r"Dockerfile:2:1: COPY source 'nope'"):
+        make_build("FROM scratch\nCOPY nope /x\n")
+
+
+def test_multi_stage_target_and_copy_from(make_build):
+    text = ("FROM scratch AS one\nCOPY a.txt /a\n"
+            "FROM scratch AS unused\nCOPY missing /never\n"
+            "FROM scratch AS final\nCOPY --from=one /a /b\n")
+    store, result, events = make_build(text, {"a.txt": "A"})
+    assert "b" in layer_members(store, result.image)
+    assert not any("missing" in e.get("text", "") for e in events)   # unused stage skipped
+    _, result, _ = make_build(text, {"a.txt": "A"}, target="one")
+    assert result.image.diff_ids and len(result.image.diff_ids) == 1
+    with pytest.raises(UsageError):
+        make_build(text, {"a.txt": "A"}, target="nope")
+
+
+def test_cache_story(make_build, tmp_path):
+    text = "FROM scratch\nCOPY a.txt /a\nCOPY b.txt /b\n"
+    files = {"a.txt": "a", "b.txt": "b"}
+    _, first, _ = make_build(text, files)
+    assert first.cached == 0
+    _, again, _ = make_build(text, files)
+    assert again.cached == again.steps == 2
+    os.utime(tmp_path / "ctx" / "b.txt", (1, 1))           # mtime only: still cached
+    _, touched, _ = make_build(text)
+    assert touched.cached == 2 and touched.image.diff_ids == first.image.diff_ids
+    (tmp_path / "ctx" / "b.txt").write_text("B")           # content: misses exactly at COPY b.txt
+    _, changed, events = make_build(text, explain_cache=True)
+    assert changed.cached == 1
+    assert [e["line"] for e in events if e["kind"] == "cached"] == [2]
+    assert len(changed.explanations) == 1
+    assert changed.explanations[0].endswith("Dockerfile:3:1: COPY b.txt /b: miss: file b.txt changed (content)")
+
+
+def test_reproducible_with_source_date_epoch(make_build, tmp_path):
+    text = "FROM scratch\nCOPY a.txt /a\nCMD [\"/a\"]\n"
+    _, one, _ = make_build(text, {"a.txt": "a"}, store_dir=tmp_path / "s1", source_date_epoch=1700000000)
+    _, two, _ = make_build(text, {"a.txt": "a"}, store_dir=tmp_path / "s2", source_date_epoch=1700000000)
+    assert one.image.id == two.image.id and one.image.created == "2023-11-14T22:13:20Z"
+
+
+def test_tags_and_labels(make_build):
+    store, result, _ = make_build("FROM scratch\n", tags=("t:1", "t:2"), labels=(("k", "v"),))
+    assert store.resolve("t:2").id == result.image.id
+    assert result.image.config_section["Labels"] == {"k": "v"}
+
+
+def test_onbuild_triggers_run_after_from(make_build, tmp_path):
+    make_build("FROM scratch\nONBUILD COPY a.txt /from-trigger\n", {"a.txt": "a"}, tags=("base:1",))
+    store, result, _ = make_build("FROM base:1\n")
+    assert "from-trigger" in layer_members(store, result.image)
+    assert not result.image.config_section.get("OnBuild")
