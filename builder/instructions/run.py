@@ -1,10 +1,97 @@
-"""RUN: needs runtime.sandbox and runtime.mounts (the runtime wing); until they land the build
-stops at the first RUN with a clear error instead of running anything outside a sandbox."""
+"""RUN: the command runs in a sandbox whose rootfs is an overlay of the parent's layers; the
+overlay's upperdir becomes the new layer.
+
+The overlay is mounted in a forked child that first enters a private mount namespace, so the mount
+vanishes with that child whatever happens (even kill -9) and the build process's own view of the
+mounts never changes. Output is captured to a file and handed back as `log` events.
+"""
 from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+
+from ..cachekey import KeyParts
+from ..build import PROXY_ARGS
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _runtime():
+    """The runtime wing's sandbox; the runner's temporary adapter until runtime/sandbox lands."""
+    try:
+        from runtime.mounts import mount_overlay, private_mount_namespace
+        from runtime.sandbox import SandboxSpec, spawn
+    except ImportError:
+        from runtime.containers._adapter import SandboxSpec, mount_overlay, private_mount_namespace, spawn
+    return SandboxSpec, spawn, mount_overlay, private_mount_namespace
+
+
+def argv_of(state, ins) -> list[str]:
+    if ins.is_json:
+        return list(ins.command)
+    return [*state.shell, ins.command]
 
 
 def apply(build, state, ins):
-    from ..build import BuildError
+    args = {k: v for k, v in state.args}
+    env = {**args, **state.env}
+    env.setdefault("PATH", DEFAULT_PATH)
+    argv = argv_of(state, ins)
+    keyed = tuple(sorted((k, v) for k, v in args.items() if k not in PROXY_ARGS))
+    parts = KeyParts(state.key, ins.original.strip(), keyed)
+    network = (ins.network or build.opts.network or "host").replace("default", "host")
 
-    raise BuildError(f"{build.where(ins)}: RUN needs runtime.sandbox and runtime.mounts, which this checkout lacks",
-                     hint="build Dockerfiles without RUN until the runtime wing lands")
+    def make():
+        from cache.layers import pack_diff
+
+        with build.store.work_dir("run") as scratch:
+            upper, work, merged = (os.path.join(scratch, n) for n in ("upper", "work", "merged"))
+            for d in (upper, work, merged):
+                os.mkdir(d, 0o755)
+            lowers = [build.store.unpacked_layer(d) for d in reversed(state.image.diff_ids)]
+            if not lowers:
+                lowers = [os.path.join(scratch, "empty")]
+                os.mkdir(lowers[0], 0o755)
+            cfg = state.image.config_section
+            code, output = _run_in_overlay(lowers, upper, work, merged, argv, env,
+                                           cfg.get("User") or "", cfg.get("WorkingDir") or "/", network)
+            for line in output.splitlines():
+                build.progress({"kind": "log", "line": ins.span.line, "text": line})
+            if code != 0:
+                from ..build import BuildError
+
+                tail = "\n".join(output.splitlines()[-5:])
+                raise BuildError(f"{build.where(ins)}: RUN {shlex.join(argv[-1:])} failed with exit code {code}"
+                                 + (f"; last output:\n{tail}" if tail else ""),
+                                 hint="fix the command; the steps before it are cached")
+            layer = pack_diff(upper, build.store, source_date_epoch=build.opts.source_date_epoch)
+            build.store.adopt_unpacked_layer(layer.diff_id, upper)
+        return layer
+
+    return build.lookup_or_make(state, ins, parts, make, shlex.join(argv))
+
+
+def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, network) -> tuple[int, str]:
+    SandboxSpec, spawn, mount_overlay, private_mount_namespace = _runtime()
+    with tempfile.TemporaryFile() as out:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                private_mount_namespace()
+                mount_overlay(lowers, upper, work, merged)
+                from cache.fsutil import secure_join
+
+                os.makedirs(secure_join(merged, workdir), exist_ok=True)
+                devnull = os.open(os.devnull, os.O_RDONLY)
+                spec = SandboxSpec(rootfs=merged, argv=argv, env=env, user=user, workdir=workdir,
+                                   network=network, stdin=devnull, stdout=out.fileno(), stderr=out.fileno())
+                result = spawn(spec).wait()
+                os._exit(min(result.exit_code, 255))
+            except BaseException as err:  # noqa: BLE001 - a failed set-up never goes on
+                os.write(out.fileno(), f"pybuild: RUN set-up failed: {err}\n".encode())
+                os._exit(125)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        return code, out.read().decode("utf-8", "replace")
