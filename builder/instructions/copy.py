@@ -12,7 +12,7 @@ import posixpath
 import shutil
 import stat
 
-from .. import owners
+from .. import archives, owners
 from ..cachekey import KeyParts
 
 _GLOB = set("*?[")
@@ -58,6 +58,10 @@ def plan(tree: dict, sources: list[str], dest: str, workdir: str) -> list[tuple[
     return pairs
 
 
+def _is_dir_dest(dest: str, sources: list[str]) -> bool:
+    return dest.endswith("/") or dest in (".", "") or len(sources) > 1
+
+
 def apply(build, state, ins):
     from ..build import BuildError
 
@@ -75,15 +79,27 @@ def apply(build, state, ins):
                          hint="check the path and .dockerignore")
     uid, gid = owners.resolve(build.store, state.image, chown) if chown else (0, 0)
     mode = int(ins.chmod, 8) if ins.chmod else None
+    archives_ = {src for src, _ in pairs if ins.keyword == "add" and stat.S_ISREG(tree[src].mode)
+                 and archives.is_tar(os.path.join(root, src))}
     files = tuple((src, dst, tree[src].mode if mode is None else mode, tree[src].digest) for src, dst in pairs)
     parts = KeyParts(state.key, ins.original.strip(), (), files, f"{uid}:{gid}")
 
     def make():
         from cache.layers import pack_diff
 
+        from cache.fsutil import secure_join
+
         with build.store.work_dir("copy") as upper:
             for src, dst in pairs:
-                write_one(os.path.join(root, src), upper, dst, uid, gid, mode)
+                full = os.path.join(root, src)
+                if ins.keyword == "add" and src in archives_ and stat.S_ISREG(tree[src].mode):
+                    # ADD of a local tar: its contents go into the destination directory itself.
+                    into = posixpath.dirname(dst) if _is_dir_dest(dest, sources) else dst
+                    target = secure_join(upper, into)
+                    os.makedirs(target, exist_ok=True)
+                    archives.extract(full, target)
+                    continue
+                write_one(full, upper, dst, uid, gid, mode)
             layer = pack_diff(upper, build.store, source_date_epoch=build.opts.source_date_epoch)
             build.store.adopt_unpacked_layer(layer.diff_id, upper)
         return layer

@@ -122,3 +122,29 @@ def test_onbuild_triggers_run_after_from(make_build, tmp_path):
     store, result, _ = make_build("FROM base:1\n")
     assert "from-trigger" in layer_members(store, result.image)
     assert not result.image.config_section.get("OnBuild")
+
+
+@pytest.mark.parametrize("compression", ["gz", "bz2", "xz", "zst", ""])
+def test_add_local_tar_extracts(make_build, tmp_path, compression):
+    import io
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("inner/file.txt")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"hello"))
+    data = raw.getvalue()
+    if compression == "gz":
+        import gzip; data = gzip.compress(data)
+    elif compression == "bz2":
+        import bz2; data = bz2.compress(data)
+    elif compression == "xz":
+        import lzma; data = lzma.compress(data)
+    elif compression == "zst":
+        import zstandard; data = zstandard.ZstdCompressor().compress(data)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a.tar").write_bytes(data)
+    store, result, _ = make_build("FROM scratch\nADD a.tar /opt/\nCOPY a.tar /copied/\n")
+    names = set(layer_members(store, result.image))
+    assert "opt/inner/file.txt" in names and "copied/a.tar" in names
