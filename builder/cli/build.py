@@ -1,6 +1,7 @@
 """`pybuild build [OPTIONS] PATH`: a Dockerfile becomes a tagged image in the store."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import List, Optional
@@ -43,32 +44,41 @@ def register(app: typer.Typer) -> None:
         progress: str = typer.Option("auto", "--progress", help="auto, tty, plain or json."),
         network: str = typer.Option("host", "--network", help="RUN steps' network: host or none."),
     ) -> None:
-        from grammar.errors import UsageError
-
         from builder.build import BuildOptions, build
         from builder.progress import renderer
         from cache.store import Store
+        from grammar.errors import UsageError
 
         if progress not in ("auto", "tty", "plain", "json"):
             raise UsageError(f"--progress {progress!r}: use auto, tty, plain or json")
         if network not in ("host", "none"):
             raise UsageError(f"--network {network!r}: use host or none")
-        if path == "-":
-            raise UsageError("a context tar on stdin (-) is not supported yet", hint="pass a directory")
-        if not os.path.isdir(path):
+        if path != "-" and not os.path.isdir(path):
             raise UsageError(f"build context {path!r} is not a directory")
         sde = os.environ.get("SOURCE_DATE_EPOCH")
-        opts = BuildOptions(
-            context_dir=os.path.abspath(path), dockerfile=os.path.abspath(file) if file else None,
-            tags=tuple(tag), build_args=_pairs(build_arg, "--build-arg", True), target=target,
-            no_cache=no_cache, explain_cache=explain_cache, labels=_pairs(label, "--label", False),
-            source_date_epoch=int(sde) if sde and sde.isdigit() else None, network=network)
         store = Store.open(ctx.obj.store_root())
-        show = renderer("quiet" if quiet else progress, sys.stderr)
-        result = build(store, opts, show)
+        with contextlib.ExitStack() as stack:
+            context_dir = os.path.abspath(path) if path != "-" else stack.enter_context(_stdin_context(store))
+            opts = BuildOptions(
+                context_dir=context_dir, dockerfile=os.path.abspath(file) if file else None,
+                tags=tuple(tag), build_args=_pairs(build_arg, "--build-arg", True), target=target,
+                no_cache=no_cache, explain_cache=explain_cache, labels=_pairs(label, "--label", False),
+                source_date_epoch=int(sde) if sde and sde.isdigit() else None, network=network)
+            result = build(store, opts, renderer("quiet" if quiet else progress, sys.stderr))
         if iidfile:
             with open(iidfile, "w") as f:
                 f.write(result.image.id)
         for line in result.explanations:
             print(line, file=sys.stderr)
         print(result.image.id)
+
+
+@contextlib.contextmanager
+def _stdin_context(store):
+    """`-`: the context is a tar (plain, gzip or zstd) on stdin, extracted safely to a scratch dir."""
+    from cache.compression import decompress_reader
+    from cache.extract import extract_tar
+
+    with store.work_dir("context") as d:
+        extract_tar(decompress_reader(sys.stdin.buffer, None), d, whiteouts="keep")
+        yield d

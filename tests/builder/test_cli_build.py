@@ -57,3 +57,17 @@ def test_failed_step_exit_1_names_line(ctx, tmp_path):
     out = subprocess.run([sys.executable, "-m", "builder.cli", "--root", str(tmp_path / "s"), str(ctx)],
                          capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 1 and "Dockerfile:2:1" in out.stderr
+
+
+def test_context_tar_on_stdin(ctx, tmp_path):
+    import tarfile
+
+    archive = tmp_path / "ctx.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name in ("Dockerfile", "a.txt"):
+            tar.add(ctx / name, arcname=name)
+    with open(archive, "rb") as stdin:
+        out = subprocess.run([sys.executable, "-m", "builder.cli", "--root", str(tmp_path / "s"), "build", "-q", "-"],
+                             stdin=stdin, capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("sha256:")
