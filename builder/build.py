@@ -62,6 +62,10 @@ def build(store, opts: BuildOptions, progress: Progress = lambda e: None) -> Bui
     dockerfile = opts.dockerfile or os.path.join(opts.context_dir, "Dockerfile")
     text, shown = read_dockerfile(dockerfile)
     parsed = parse(text, shown)
+    from grammar.lint import lint
+
+    for warning in lint(parsed):
+        progress({"kind": "warning", "text": str(warning)})
     run = _Build(store, opts, parsed, dockerfile, progress)
     return run.run()
 

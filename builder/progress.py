@@ -45,6 +45,8 @@ class _Lines:
             self._print(f"#{self.n} CACHED", "blue")
         elif kind == "explain":
             self._print(f"#{self.n} cache miss: {event.get('reason')}", "yellow")
+        elif kind == "warning":
+            self._print(f"warning: {event.get('text')}", "yellow")
         elif kind == "log":
             self._print(f"#{self.n} {event.get('text', '').rstrip()}")
         elif kind == "done":
