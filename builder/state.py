@@ -2,7 +2,7 @@
 (`dataclasses.replace`), so a cache hit and a miss reach the very same value."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -14,7 +14,6 @@ class BuildState:
     shell: tuple[str, ...] = ("/bin/sh", "-c")
     stage_name: str | None = None
     steps: int = 0
-    history: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def env(self) -> dict[str, str]:
