@@ -88,3 +88,29 @@ def test_hello_rebuild_story(base_store, tmp_path):
     assert two.cached == 1 and two.image.diff_ids == one.image.diff_ids
     assert "omg hi lol 2.0" in base_store.resolve("my-node-app:2.0").config_section["Cmd"][-1]
     assert base_store.resolve("my-node-app:1.0").config_section["Cmd"] == ["node", "-e", 'console.log("omg hi lol")']
+
+
+def _dockerfile_build(store, tmp_path, text: str, **opts):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text(text)
+    return _build(store, ctx, **opts)
+
+
+def test_run_network_none_has_only_loopback(base_store, tmp_path):
+    _, events = _dockerfile_build(base_store, tmp_path, "FROM debian:bookworm\nRUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '\n",
+                                  no_cache=True)
+    assert [e["text"] for e in events if e["kind"] == "log"] == ["lo"]
+
+
+def test_failed_run_names_line_command_and_exit_code(base_store, tmp_path):
+    from builder.build import BuildError
+
+    with pytest.raises(BuildError, match=r"Dockerfile:3:1: RUN .*exit 3.* failed with exit code 3"):
+        _dockerfile_build(base_store, tmp_path, "FROM debian:bookworm\nENV A=1\nRUN echo out; exit 3\n")
+
+
+def test_run_sees_env_and_args_and_runs_as_user(base_store, tmp_path):
+    text = "FROM debian:bookworm\nARG WHO=arg\nENV WHERE=env\nUSER nobody\nWORKDIR /tmp/w\nRUN echo $WHO $WHERE $(id -un) $(pwd)\n"
+    _, events = _dockerfile_build(base_store, tmp_path, text, no_cache=True)
+    assert [e["text"] for e in events if e["kind"] == "log"] == ["arg env nobody /tmp/w"]
