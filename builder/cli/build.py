@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "-q", "--quiet", help="Print only the image id."),
         progress: str = typer.Option("auto", "--progress", help="auto, tty, plain or json."),
         network: str = typer.Option("host", "--network", help="RUN steps' network: host or none."),
+        output: Optional[str] = typer.Option(None, "--output", "-o", help="Also write the image: type=oci|docker,dest=FILE."),
     ) -> None:
         from builder.build import BuildOptions, build
         from builder.progress import renderer
@@ -55,6 +56,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--network {network!r}: use host or none")
         if path != "-" and not os.path.isdir(path):
             raise UsageError(f"build context {path!r} is not a directory")
+        out_fmt, out_dest = _output(output) if output else (None, None)
         sde = os.environ.get("SOURCE_DATE_EPOCH")
         store = Store.open(ctx.obj.store_root())
         with contextlib.ExitStack() as stack:
@@ -65,12 +67,27 @@ def register(app: typer.Typer) -> None:
                 no_cache=no_cache, explain_cache=explain_cache, labels=_pairs(label, "--label", False),
                 source_date_epoch=int(sde) if sde and sde.isdigit() else None, network=network)
             result = build(store, opts, renderer("quiet" if quiet else progress, sys.stderr))
+        if out_dest:
+            from cache.archive import save
+
+            with open(out_dest, "wb") as f:
+                save(store, [(tag[0] if tag else None, result.image)], f, fmt=out_fmt)
         if iidfile:
             with open(iidfile, "w") as f:
                 f.write(result.image.id)
         for line in result.explanations:
             print(line, file=sys.stderr)
         print(result.image.id)
+
+
+def _output(spec: str) -> tuple[str, str]:
+    """`type=oci|docker,dest=FILE` (as docker buildx's --output)."""
+    from grammar.errors import UsageError
+
+    fields = dict(part.partition("=")[::2] for part in spec.split(","))
+    if fields.get("type") not in ("oci", "docker") or not fields.get("dest"):
+        raise UsageError(f"--output {spec!r}: expected type=oci|docker,dest=FILE")
+    return fields["type"], fields["dest"]
 
 
 @contextlib.contextmanager

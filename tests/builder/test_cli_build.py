@@ -71,3 +71,14 @@ def test_context_tar_on_stdin(ctx, tmp_path):
                              stdin=stdin, capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("sha256:")
+
+
+@pytest.mark.parametrize("fmt,member", [("oci", "oci-layout"), ("docker", "manifest.json")])
+def test_output_archive(ctx, tmp_path, fmt, member):
+    import tarfile
+
+    dest = tmp_path / "out.tar"
+    res = invoke("--root", str(tmp_path / "s"), "build", "-q", "-t", "o:1", "--output", f"type={fmt},dest={dest}", str(ctx))
+    assert res.exit_code == 0, res.output
+    with tarfile.open(dest) as tar:
+        assert member in tar.getnames()
