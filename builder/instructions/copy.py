@@ -66,7 +66,7 @@ def apply(build, state, ins):
     from ..build import BuildError
 
     if ins.keyword == "add" and any("://" in s for s in ins.sources):
-        raise BuildError(f"{build.where(ins)}: ADD of a URL is not supported yet", hint="download it in the context and COPY it")
+        return add_url(build, state, ins)
     scope = state.expansion_env()
     sources = [build.expander.expand(s, scope) for s in ins.sources]
     dest = build.expander.expand(ins.dest, scope)
@@ -133,3 +133,37 @@ def write_one(src: str, upper: str, dst: str, uid: int, gid: int, mode: int | No
     os.lchown(target, uid, gid)
     if not stat.S_ISLNK(st.st_mode):
         os.chmod(target, stat.S_IMODE(st.st_mode) if mode is None else mode)
+
+
+def add_url(build, state, ins):
+    """ADD URL DEST: the download is keyed by its sha256 (or --checksum), so an unchanged file hits."""
+    from .. import download
+
+    scope = state.expansion_env()
+    if len(ins.sources) != 1:
+        from ..build import BuildError
+
+        raise BuildError(f"{build.where(ins)}: ADD of a URL takes one source", hint="use one ADD per URL")
+    url = build.expander.expand(ins.sources[0], scope)
+    dest = build.expander.expand(ins.dest, scope)
+    workdir = state.image.config_section.get("WorkingDir") or "/"
+    dst = posixpath.join(workdir, dest)
+    if dest.endswith("/"):
+        dst = posixpath.join(dst, download.file_name(url))
+    mode = int(ins.chmod, 8) if ins.chmod else 0o600
+    uid, gid = owners.resolve(build.store, state.image, build.expander.expand(ins.chown, scope)) if ins.chown else (0, 0)
+    scratch = build.cleanup.enter_context(build.store.work_dir("download"))
+    fetched = os.path.join(scratch, "file")
+    digest = download.fetch(url, fetched, ins.checksum)
+    parts = KeyParts(state.key, ins.original.strip(), (), ((url, dst, mode, digest),), f"{uid}:{gid}")
+
+    def make():
+        from cache.layers import pack_diff
+
+        with build.store.work_dir("copy") as upper:
+            write_one(fetched, upper, dst, uid, gid, mode)
+            layer = pack_diff(upper, build.store, source_date_epoch=build.opts.source_date_epoch)
+            build.store.adopt_unpacked_layer(layer.diff_id, upper)
+        return layer
+
+    return build.lookup_or_make(state, ins, parts, make, f"ADD {url} {dest}")

@@ -148,3 +148,49 @@ def test_add_local_tar_extracts(make_build, tmp_path, compression):
     store, result, _ = make_build("FROM scratch\nADD a.tar /opt/\nCOPY a.tar /copied/\n")
     names = set(layer_members(store, result.image))
     assert "opt/inner/file.txt" in names and "copied/a.tar" in names
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "file.txt").write_text("downloaded\n")
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/to-file":
+                self.send_response(302)
+                self.send_header("Location", "file:///etc/passwd")
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_add_url_checksum_and_scheme_redirect(make_build, http_server):
+    import hashlib
+
+    good = "sha256:" + hashlib.sha256(b"downloaded\n").hexdigest()
+    store, result, _ = make_build(f"FROM scratch\nADD --checksum={good} {http_server}/file.txt /dl/\n")
+    member = layer_members(store, result.image)["dl/file.txt"]
+    assert member.mode == 0o600
+    from builder.download import DownloadError
+
+    with pytest.raises(DownloadError, match="does not match"):
+        make_build(f"FROM scratch\nADD --checksum=sha256:{'0' * 64} {http_server}/file.txt /dl/\n")
+    with pytest.raises(DownloadError, match="not http"):
+        make_build(f"FROM scratch\nADD {http_server}/to-file /x\n")
