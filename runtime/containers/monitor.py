@@ -78,8 +78,10 @@ def launch(root: str, cid: str, attach: Attach | None) -> Started:
     os.close(ready_w)
     os.close(done_w)
     os.waitpid(pid, 0)
+    # One line, not EOF: with --init the container's PID 1 is a fork of the monitor and keeps a
+    # copy of ready_w for as long as the container runs.
     with os.fdopen(ready_r, "rb") as f:
-        report = f.read()
+        report = f.readline()
     try:
         msg = json.loads(report.decode() or "{}")
     except ValueError:
@@ -121,7 +123,7 @@ def _monitor_main(root: str, cid: str, attach: Attach | None, ready_w: int, done
 
 def _report(fd: int, msg: dict) -> None:
     try:
-        os.write(fd, json.dumps(msg).encode())
+        os.write(fd, json.dumps(msg).encode() + b"\n")
         os.close(fd)
     except OSError:
         pass
