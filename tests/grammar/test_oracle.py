@@ -65,5 +65,7 @@ def test_same_instructions_as_dockerfile_parse(case):
 
 
 def test_every_intended_divergence_names_a_corpus_file():
+    if CORPUS is None:
+        pytest.skip("no corpus: set PYBUILD_CORPUS or place shared/corpus beside the repository")
     names = {p.name for p in FILES}
     assert set(INTENDED) <= names
