@@ -25,6 +25,19 @@ SCRIPTS = {
     "orphans": "#!/bin/sh\nfor i in $(seq 100); do sh -c 'sleep 0.3 &'; done\nsleep 1.5\n"
                "grep -l '^State:.Z' /proc/[0-9]*/status 2>/dev/null | wc -l\n",
     # PID 1 without a SIGINT/SIGTERM handler, as node is
+    # the tutorial's server: answers every HTTP request with "hi lol" (perl-base is in minbase)
+    "hiserver": "#!/usr/bin/perl\nuse IO::Socket::INET;\n$|=1;\nmy $s = IO::Socket::INET->new(LocalAddr => '0.0.0.0', "
+                "LocalPort => ($ARGV[0] || 3000), Listen => 16, ReuseAddr => 1) or die $!;\nprint \"listening\\n\";\n"
+                "while (my $c = $s->accept) { my $r = ''; sysread($c, $r, 65536); "
+                "print $c \"HTTP/1.0 200 OK\\r\\nContent-Length: 7\\r\\n\\r\\nhi lol\\n\"; close $c; }\n",
+    # TCP: counts the bytes it receives and answers with the count; UDP: echoes each datagram
+    "tcpcount": "#!/usr/bin/perl\nuse IO::Socket::INET;\nmy $s = IO::Socket::INET->new(LocalAddr => '0.0.0.0', "
+                "LocalPort => $ARGV[0], Listen => 16, ReuseAddr => 1) or die $!;\n"
+                "while (my $c = $s->accept) { my ($n, $buf, $r) = (0); while (($r = sysread($c, $buf, 1048576)) > 0) "
+                "{ $n += $r } print $c \"$n\\n\"; close $c; }\n",
+    "udpecho": "#!/usr/bin/perl\nuse IO::Socket::INET;\nmy $s = IO::Socket::INET->new(LocalAddr => '0.0.0.0', "
+               "LocalPort => $ARGV[0], Proto => 'udp') or die $!;\n"
+               "while (1) { my $d; my $peer = $s->recv($d, 65535); $s->send(\"echo:$d\", 0, $peer); }\n",
     "sleeper": "#!/bin/sh\necho ready\nexec sleep 1000\n",
 }
 
@@ -68,6 +81,7 @@ def pb(store_root):
         if check and out.returncode != 0:
             raise AssertionError(f"{cmd} -> {out.returncode}\n{out.stdout}\n{out.stderr}")
         return out
+    run.root = store_root
     return run
 
 
