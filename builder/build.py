@@ -162,13 +162,27 @@ class _Build:
             labels = dict(image.config_section.get("Labels") or {})
             labels.update(self.opts.labels)
             image = image.with_config(Labels=labels)
-        created = self.created() or now_iso()
+        created = self.created() or self.unchanged_since(image) or now_iso()
         image = image.with_fields(created=created)
         image = self.store.commit(image)
         for tag in self.opts.tags:
             self.store.tag(tag, image)
         self.progress({"kind": "done", "image": image.id, "tags": list(self.opts.tags)})
         return image
+
+    def unchanged_since(self, image) -> str | None:
+        """The creation time of the image a tag already names when it equals this build's result in
+        everything but that time: a rebuild that changed nothing keeps its image id, as BuildKit's."""
+        from cache.errors import ImageNotFound
+
+        for tag in self.opts.tags:
+            try:
+                old = self.store.resolve(tag)
+            except ImageNotFound:
+                continue
+            if {**old.config, "created": None} == {**image.config, "created": None}:
+                return old.config.get("created")
+        return None
 
     def created(self) -> str | None:
         if self.opts.source_date_epoch is None:

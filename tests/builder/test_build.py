@@ -194,3 +194,14 @@ def test_add_url_checksum_and_scheme_redirect(make_build, http_server):
         make_build(f"FROM scratch\nADD --checksum=sha256:{'0' * 64} {http_server}/file.txt /dl/\n")
     with pytest.raises(DownloadError, match="not http"):
         make_build(f"FROM scratch\nADD {http_server}/to-file /x\n")
+
+
+def test_a_rebuild_that_changes_nothing_keeps_the_image_id(make_build):
+    """Without SOURCE_DATE_EPOCH the first build stamps `created` with now; a rebuild that hits the
+    cache on every step must not re-stamp it (BuildKit keeps the id too) — but a real change does."""
+    df = 'FROM scratch\nCOPY a.txt /a.txt\nCMD ["/x"]\n'
+    store, first, _ = make_build(df, {"a.txt": "1"}, tags=("keep:1",))
+    _, again, _ = make_build(df, {"a.txt": "1"}, tags=("keep:1",))
+    assert again.image.id == first.image.id
+    _, changed, _ = make_build(df, {"a.txt": "2"}, tags=("keep:1",))
+    assert changed.image.id != first.image.id
