@@ -1,0 +1,121 @@
+"""Mount namespaces and overlayfs for the callers of the sandbox (the builder's RUN, the runner).
+
+The caller enters a private mount namespace first, so every mount it makes afterwards lives and
+dies with that process (even under kill -9) and never shows in the host's mount table.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from typing import Callable
+
+from grammar.errors import PybuildError
+
+from . import linux
+
+
+class OverlayUnsupported(PybuildError):
+    """overlayfs cannot stack these directories (e.g. the store itself on overlayfs)."""
+
+
+def private_mount_namespace(explain: Callable[[str], None] | None = None) -> None:
+    """unshare(CLONE_NEWNS) and make every mount private, for the calling process.
+
+    Call it before any thread starts (unshare of the mount namespace needs a single-threaded
+    process); mounts made after it vanish with the process.
+    """
+    if explain:
+        explain("unshare --mount && mount --make-rprivate /")
+    linux.unshare(linux.CLONE_NEWNS)
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+
+
+def mount_overlay(lowerdirs: list[str], upperdir: str, workdir: str, target: str,
+                  explain: Callable[[str], None] | None = None) -> None:
+    """Mount an overlay of lowerdirs (top-most first) + upperdir at target.
+
+    Raises OverlayUnsupported, naming the directory and what to do, where overlayfs cannot work;
+    callers then use `prepare_rootfs_copy`.
+    """
+    if not lowerdirs:
+        raise OverlayUnsupported(f"overlay at {target}: no lowerdir", hint="pass at least one (an empty dir)")
+    for d in (upperdir, workdir):
+        if linux.statfs_type(d) == linux.OVERLAYFS_MAGIC:
+            raise OverlayUnsupported(
+                f"overlay upperdir/workdir {d} is itself on overlayfs",
+                hint="put the store (--root) on ext4/xfs/btrfs, or use the copy fallback")
+    data = f"lowerdir={':'.join(lowerdirs)},upperdir={upperdir},workdir={workdir}"
+    if explain:
+        explain(f"mount -t overlay overlay -o {data} {target}")
+    try:
+        linux.mount("overlay", target, "overlay", 0, data)
+    except OSError as err:
+        if err.errno in (errno.EINVAL, errno.ENODEV, errno.EOPNOTSUPP, errno.ENOTSUP):
+            raise OverlayUnsupported(
+                f"overlay at {target} refused by the kernel ({os.strerror(err.errno)}): upperdir {upperdir}",
+                hint="check `modprobe overlay` and that the store's filesystem supports xattrs "
+                     "and d_type, or use the copy fallback") from None
+        raise
+
+
+def prepare_rootfs_copy(lowerdirs: list[str], upperdir: str) -> str:
+    """The copy fallback for hosts without overlayfs: copy the layers bottom-up into upperdir.
+
+    Slower and without a diff of its own (the caller must compare trees to find a layer's
+    changes), but works on any filesystem. Overlay whiteouts (0/0 char devices) in a higher
+    layer remove the path below. Returns upperdir, usable as the sandbox rootfs.
+    """
+    for lower in reversed(lowerdirs):  # bottom-most first
+        for dirpath, dirnames, filenames in os.walk(lower):
+            rel = os.path.relpath(dirpath, lower)
+            dest_dir = os.path.normpath(os.path.join(upperdir, rel))
+            for name in dirnames + filenames:
+                src, dst = os.path.join(dirpath, name), os.path.join(dest_dir, name)
+                st = os.lstat(src)
+                if os.path.lexists(dst) and not (os.path.isdir(dst) and not os.path.islink(dst)
+                                                  and os.path.isdir(src) and not os.path.islink(src)):
+                    _remove(dst)
+                if _is_whiteout(st):
+                    continue
+                if os.path.isdir(src) and not os.path.islink(src):
+                    os.makedirs(dst, exist_ok=True)
+                    shutil.copystat(src, dst, follow_symlinks=False)
+                    os.lchown(dst, st.st_uid, st.st_gid)
+                else:
+                    _copy_entry(src, dst, st)
+    return upperdir
+
+
+def _is_whiteout(st: os.stat_result) -> bool:
+    import stat
+
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def _copy_entry(src: str, dst: str, st: os.stat_result) -> None:
+    import stat
+
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(src), dst)
+    elif stat.S_ISREG(st.st_mode):
+        shutil.copy2(src, dst, follow_symlinks=False)
+    else:
+        os.mknod(dst, st.st_mode, st.st_rdev)
+    os.lchown(dst, st.st_uid, st.st_gid)
+
+
+def unmount(target: str, lazy: bool = True) -> None:
+    """Unmount target (detached when lazy); a target that is not mounted is not an error."""
+    try:
+        linux.umount2(target, linux.MNT_DETACH if lazy else 0)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.ENOENT):
+            raise
