@@ -116,7 +116,7 @@ def open_cgroups(cid: str, parent: str | None = None, explain: Callable[[str], N
     try:
         for h in find_hierarchies(root):
             used = [c for c in CONTROLLERS if c in h.controllers]
-            if h.version == 1 and not used:
+            if not used:  # e.g. the cgroup2 mount of a hybrid host whose controllers v1 holds
                 continue
             driver = (V1Driver if h.version == 1 else V2Driver)(h, rel, explain)
             driver.create()
