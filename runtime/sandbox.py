@@ -1,0 +1,581 @@
+"""The sandbox: a command in its own namespaces, pivot_root'ed into a rootfs, under cgroups.
+
+The tutorial's path (chroot -> unshare -> cgroups), one step per line of `_container_setup`:
+
+    parent   make the cgroups (pybuild/<id>) and write the limits
+    middle   fork; unshare --mount --uts --ipc --pid [--net] [--user]; mount --make-rprivate /
+    pid 1    fork again (the first process of the new PID namespace); the parent puts it in
+             the cgroups, then: unshare --cgroup; bind the rootfs; /proc (masked), /sys (ro), /dev;
+             /etc/hosts, hostname, resolv.conf; pivot_root; hostname; lo up; fds > 2 closed;
+             workdir; capabilities; user; no_new_privs; execve (127 not found, 126 not executable)
+
+Every child runs inside try/except and leaves only through exec or os._exit: a failed set-up step
+never goes on, so nothing ever runs outside its jail. A set-up error reaches the parent through a
+close-on-exec pipe and becomes a SandboxError. Python imports nothing after pivot_root: every
+module used there is imported at the top of this file. Each pybuild process that enters the
+container's namespaces is non-dumpable, so the container cannot open /proc/<pid>/exe of the host's
+python (runc's CVE-2019-5736).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import signal
+import stat
+import termios
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cache.fsutil import secure_join
+from grammar.errors import PybuildError
+
+from . import caps, devices, linux, netns, proc_masks
+from .cgroups import Cgroups, open_cgroups
+from .users import resolve_user
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SETUP_FAILED = 125
+NOT_EXECUTABLE = 126
+NOT_FOUND = 127
+
+
+class SandboxError(PybuildError):
+    """The sandbox could not be set up (the command never ran)."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    target: str
+    readonly: bool = False
+    type: str = "bind"          # "bind" | "tmpfs"
+    options: str = ""           # tmpfs data, e.g. "size=64m"
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: int | None = None         # bytes
+    cpus: float | None = None         # CPUs worth of quota per period
+    pids: int | None = None
+    memory_swap: int | None = None    # memory+swap bytes as Docker's --memory-swap (-1 unlimited)
+    cpu_shares: int | None = None     # v1 cpu.shares (converted to cpu.weight on v2)
+    cpu_period: int | None = None     # microseconds (default 100 ms)
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    rootfs: str
+    argv: list[str]
+    env: dict[str, str]
+    user: str = ""
+    workdir: str = "/"
+    hostname: str = "pybuild"
+    network: str = "private"              # "host" | "none" | "private"
+    mounts: list[Mount] = field(default_factory=list)
+    limits: Limits | None = None
+    stdin: int | None = None
+    stdout: int | None = None
+    stderr: int | None = None
+    tty: bool = False
+    isolation: str = "pivot_root"         # "pivot_root" | "chroot" (escapable: the tutorial's demo)
+    userns: str = "host"                  # "host" | "map-root"
+    readonly_rootfs: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    init: bool = False
+    cgroup_parent: str | None = None
+    explain: Callable[[str], None] | None = None
+    cgroup_id: str | None = None          # default: a fresh random id
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    exit_code: int
+    signal: int | None
+    oom_killed: bool
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything pid 1 needs, computed in the parent (where errors are still clear)."""
+    spec: SandboxSpec
+    root: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    env: dict[str, str]
+    cap_mask: int
+    cap_top: int
+    etc_files: tuple[tuple[str, bytes], ...]
+    userns_map: str | None
+
+
+class SandboxProcess:
+    """A started sandbox: `pid` is its PID 1 as the host sees it."""
+
+    def __init__(self, pid: int, middle: int, cgroups: Cgroups, status_fd: int):
+        self.pid = pid
+        self._middle = middle
+        self.cgroups = cgroups
+        self.cgroup = cgroups.dirs
+        self._status_fd = status_fd
+        self._result: SandboxResult | None = None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self._result is None:
+            os.kill(self.pid, sig)
+
+    def wait(self) -> SandboxResult:
+        """Wait for PID 1 (its namespace's other processes die with it), then remove the cgroups."""
+        if self._result is not None:
+            return self._result
+        with os.fdopen(self._status_fd, "rb") as f:
+            text = f.read().decode()
+        _wait_pid(self._middle)
+        kind, _, value = text.partition(" ")
+        oom = self.cgroups.oom_killed()
+        self.cgroups.remove()
+        if kind == "signal":
+            sig = int(value)
+            self._result = SandboxResult(128 + sig, sig, oom)
+        elif kind == "exit":
+            code = int(value)
+            self._result = SandboxResult(code, None, oom)
+        else:  # the middle process itself was killed: PID 1 died with its namespace
+            self._result = SandboxResult(128 + signal.SIGKILL, signal.SIGKILL, oom)
+        return self._result
+
+
+def run(spec: SandboxSpec) -> SandboxResult:
+    return spawn(spec).wait()
+
+
+def spawn(spec: SandboxSpec) -> SandboxProcess:
+    plan = _plan(spec)
+    cgroups = open_cgroups(spec.cgroup_id or secrets.token_hex(8), spec.cgroup_parent, spec.explain)
+    try:
+        cgroups.set_limits(spec.limits)
+        return _start(plan, cgroups)
+    except BaseException:
+        cgroups.remove()
+        raise
+
+
+def _plan(spec: SandboxSpec) -> _Plan:
+    if not spec.argv:
+        raise SandboxError("no command to run", hint="give a command (CMD/ENTRYPOINT or argv)")
+    if spec.network not in ("host", "none", "private"):
+        raise SandboxError(f"--network {spec.network}: unknown mode", hint="use host, none or private")
+    if spec.isolation not in ("pivot_root", "chroot"):
+        raise SandboxError(f"--isolation {spec.isolation}: unknown", hint="use pivot_root or chroot")
+    if spec.userns not in ("host", "map-root"):
+        raise SandboxError(f"--userns {spec.userns}: unknown", hint="use host or map-root")
+    root = os.path.realpath(spec.rootfs)
+    if not os.path.isdir(root):
+        raise SandboxError(f"rootfs {spec.rootfs} is not a directory")
+    for name in ("proc", "sys", "dev"):
+        path = os.path.join(root, name)
+        if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+            raise SandboxError(f"rootfs {spec.rootfs}: /{name} is not a directory (a symlink?)",
+                               hint="the image must have a plain /proc, /sys and /dev (or none)")
+    uid, gid, groups, home = resolve_user(root, spec.user)
+    env = dict(spec.env)
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.setdefault("HOME", home)
+    top = caps.last_cap()
+    mask = caps.wanted_mask(spec.cap_add, spec.cap_drop, spec.privileged, top)
+    return _Plan(spec, root, uid, gid, groups, env, mask, top, _etc_files(spec), _userns_map(spec))
+
+
+def _etc_files(spec: SandboxSpec) -> tuple[tuple[str, bytes], ...]:
+    """/etc/hosts, hostname and resolv.conf, bound from memory files: they never land in a layer."""
+    if spec.network == "host":
+        hosts = _read_host("/etc/hosts") or b"127.0.0.1\tlocalhost\n"
+    else:
+        hosts = (f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                 f"127.0.1.1\t{spec.hostname}\n").encode()
+    resolv = _read_host("/etc/resolv.conf") or b""
+    return (("/etc/hosts", hosts), ("/etc/hostname", f"{spec.hostname}\n".encode()),
+            ("/etc/resolv.conf", resolv))
+
+
+def _read_host(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _userns_map(spec: SandboxSpec) -> str | None:
+    """map-root: root inside is root outside, only that (the tutorial's --map-root-user as root)."""
+    return "0 0 1\n" if spec.userns == "map-root" else None
+
+
+# --- the processes ------------------------------------------------------------------------------
+
+def _start(plan: _Plan, cgroups: Cgroups) -> SandboxProcess:
+    if plan.spec.init:
+        import runtime.init  # noqa: F401 - loaded now: nothing is imported after pivot_root
+    status_r, status_w = os.pipe()        # middle -> parent: PID 1's pid, later its status
+    go_r, go_w = os.pipe()                # parent -> PID 1: you are in the cgroups, go on
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)  # children -> parent: explain lines, a set-up error
+    middle = os.fork()
+    if middle == 0:
+        _middle(plan, status_r, status_w, go_r, go_w, err_r, err_w)
+    for fd in (status_w, go_r, err_w):
+        os.close(fd)
+    pid_line = _read_line(status_r)
+    if pid_line.isdigit():
+        pid1 = int(pid_line)
+        try:
+            if plan.userns_map:
+                for name in ("uid_map", "gid_map"):
+                    with open(f"/proc/{pid1}/{name}", "w") as f:
+                        f.write(plan.userns_map)
+            cgroups.add(pid1)
+            os.write(go_w, b"g")
+        except OSError:
+            pass  # PID 1 sees the pipe close without "g" and stops; its error is below
+    os.close(go_w)
+    error = _drain(err_r, plan.spec.explain)
+    if error or not pid_line.isdigit():
+        os.close(status_r)
+        _wait_pid(middle)
+        raise SandboxError(f"sandbox set-up for {plan.spec.argv[0]!r} failed: "
+                           f"{error or 'the sandbox process died before it started'}",
+                           hint="nothing ran; fix the cause above (run with --explain to see each step)")
+    return SandboxProcess(pid1, middle, cgroups, status_r)
+
+
+def _read_line(fd: int) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode().strip()
+
+
+def _drain(fd: int, explain: Callable[[str], None] | None) -> str:
+    """Read the children's report until exec closes it: "E line" = an explain step, "X" = error."""
+    with os.fdopen(fd, "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    error = ""
+    for line in text.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "E" and explain:
+            explain(rest)
+        elif kind == "X":
+            error = rest
+    return error
+
+
+def _wait_pid(pid: int) -> int:
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except ChildProcessError:
+            return 0
+        except InterruptedError:
+            continue
+
+
+class _Reporter:
+    """Explain lines and the set-up error, written to the parent's pipe."""
+
+    def __init__(self, fd: int, explain: bool):
+        self.fd = fd
+        self.on = explain
+
+    def __call__(self, line: str) -> None:
+        if self.on:
+            os.write(self.fd, f"E {line}\n".encode())
+
+    def fail(self, err: BaseException) -> None:
+        text = str(err).replace("\n", " ") or type(err).__name__
+        try:
+            os.write(self.fd, f"X {text}\n".encode())
+        except OSError:
+            pass
+
+
+def _middle(plan, status_r, status_w, go_r, go_w, err_r, err_w) -> None:
+    """The first child: new namespaces, then PID 1 of the new PID namespace, then its waiter."""
+    report = _Reporter(err_w, plan.spec.explain is not None)
+    try:
+        os.close(status_r)
+        os.close(go_w)
+        os.close(err_r)
+        linux.prctl(linux.PR_SET_DUMPABLE, 0)
+        spec = plan.spec
+        flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWPID
+        words = ["--mount", "--uts", "--ipc"]
+        if spec.network != "host":
+            flags |= linux.CLONE_NEWNET
+            words.append("--net")
+        if plan.userns_map:
+            flags |= linux.CLONE_NEWUSER
+            words.append("--user")
+        report(f"unshare {' '.join(words)} --pid --fork")
+        linux.unshare(flags)
+        report("mount --make-rprivate /")
+        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        pid1 = os.fork()
+        if pid1 == 0:
+            _pid1(plan, status_w, go_r, report)
+        os.close(go_r)
+        os.close(err_w)
+        os.write(status_w, f"{pid1}\n".encode())
+        status = _wait_pid(pid1)
+        if os.WIFSIGNALED(status):
+            os.write(status_w, f"signal {os.WTERMSIG(status)}".encode())
+        else:
+            os.write(status_w, f"exit {os.waitstatus_to_exitcode(status)}".encode())
+        os._exit(0)
+    except BaseException as err:  # noqa: BLE001 - never go on after a failed step
+        report.fail(err)
+        os._exit(SETUP_FAILED)
+
+
+def _pid1(plan: _Plan, status_w: int, go_r: int, report: _Reporter) -> None:
+    try:
+        os.close(status_w)
+        linux.prctl(linux.PR_SET_DUMPABLE, 0)
+        if os.read(go_r, 1) != b"g":
+            raise SandboxError("the parent could not place the sandbox in its cgroups")
+        os.close(go_r)
+        _container_setup(plan, report)
+        _exec(plan, report)
+    except BaseException as err:  # noqa: BLE001 - never exec outside the jail
+        report.fail(err)
+        os._exit(SETUP_FAILED)
+
+
+def _container_setup(plan: _Plan, report: _Reporter) -> None:
+    spec, root = plan.spec, plan.root
+    if plan.userns_map:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    report("unshare --cgroup")
+    linux.unshare(linux.CLONE_NEWCGROUP)
+    report(f"mount --rbind {root} {root}")
+    linux.mount(root, root, None, linux.MS_BIND | linux.MS_REC)
+    for m in spec.mounts:
+        _extra_mount(root, m, report)
+    _mount_proc(root, spec.privileged, report)
+    _mount_sys(root, spec, report)
+    _mount_dev(root, spec, report)
+    for path, content in plan.etc_files:
+        _bind_generated(root, path, content, report)
+    if spec.readonly_rootfs:
+        report(f"mount -o remount,bind,ro {root}")
+        linux.mount(None, root, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
+    if spec.network != "host":
+        report("ip link set lo up")
+        netns.loopback_up()
+    report(f"hostname {spec.hostname}")
+    linux.sethostname(spec.hostname)
+    os.chdir(root)
+    if spec.isolation == "chroot":
+        report(f"chroot {root}   # escapable: the old root stays mounted")
+        os.chroot(".")
+    else:
+        report(f"pivot_root {root} {root} && umount -l /   # the host's root is detached")
+        linux.pivot_root(".", ".")
+        linux.umount2(".", linux.MNT_DETACH)
+    os.chdir("/")
+
+
+def _inside(root: str, path: str, report: _Reporter, make: str = "dir") -> str:
+    """Resolve path in the rootfs (symlinks stay inside) and create the mount point if missing."""
+    target = secure_join(root, path)
+    if not os.path.lexists(target):
+        if make == "dir":
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
+    elif os.path.islink(target):
+        raise SandboxError(f"mount point {path} is a symlink that leaves the rootfs")
+    return target
+
+
+def _extra_mount(root: str, m: Mount, report: _Reporter) -> None:
+    if m.type == "tmpfs":
+        target = _inside(root, m.target, report)
+        report(f"mount -t tmpfs tmpfs {m.target}" + (f" -o {m.options}" if m.options else ""))
+        linux.mount("tmpfs", target, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, m.options or "mode=1777")
+        return
+    make = "dir" if os.path.isdir(m.source) else "file"
+    target = _inside(root, m.target, report, make)
+    report(f"mount --rbind {m.source} {m.target}")
+    linux.mount(m.source, target, None, linux.MS_BIND | linux.MS_REC)
+    if m.readonly:
+        report(f"mount -o remount,bind,ro {m.target}")
+        linux.mount(None, target, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
+
+
+def _mount_proc(root: str, privileged: bool, report: _Reporter) -> None:
+    target = _inside(root, "/proc", report)
+    report("mount -t proc proc /proc")
+    linux.mount("proc", target, "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    if privileged:
+        return
+    for path in proc_masks.MASKED:
+        if path.startswith("/proc"):
+            _mask(root, path, report)
+    for path in proc_masks.READONLY:
+        full = root + path
+        if os.path.lexists(full):
+            report(f"mount --bind {path} {path} && mount -o remount,bind,ro {path}")
+            linux.mount(full, full, None, linux.MS_BIND | linux.MS_REC)
+            linux.mount(None, full, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
+
+
+def _mask(root: str, path: str, report: _Reporter) -> None:
+    full = root + path  # paths of the fresh /proc or /sys: no image symlink is involved
+    if not os.path.lexists(full):
+        return
+    if os.path.isdir(full):
+        report(f"mount -t tmpfs -o ro tmpfs {path}")
+        linux.mount("tmpfs", full, "tmpfs", linux.MS_RDONLY)
+    else:
+        report(f"mount --bind /dev/null {path}")
+        linux.mount("/dev/null", full, None, linux.MS_BIND)
+
+
+def _mount_sys(root: str, spec: SandboxSpec, report: _Reporter) -> None:
+    target = _inside(root, "/sys", report)
+    flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC | (0 if spec.privileged else linux.MS_RDONLY)
+    # A fresh sysfs, never a bind of the host's: a recursive bind would carry the host's
+    # writable cgroup mounts along.
+    report("mount -t sysfs -o ro sysfs /sys")
+    linux.mount("sysfs", target, "sysfs", flags)
+    if not spec.privileged:
+        for path in proc_masks.MASKED:
+            if path.startswith("/sys"):
+                _mask(root, path, report)
+
+
+def _mount_dev(root: str, spec: SandboxSpec, report: _Reporter) -> None:
+    dev = _inside(root, "/dev", report)
+    report(f"mount -t tmpfs -o nosuid,{devices.DEV_TMPFS} tmpfs /dev")
+    linux.mount("tmpfs", dev, "tmpfs", linux.MS_NOSUID | linux.MS_STRICTATIME, devices.DEV_TMPFS)
+    for node in devices.NODES:
+        report(f"mknod -m {node.mode:o} /dev/{node.name} c {node.major} {node.minor}")
+        path = os.path.join(dev, node.name)
+        os.mknod(path, stat.S_IFCHR | node.mode, os.makedev(node.major, node.minor))
+        os.chmod(path, node.mode)  # mknod's mode is filtered by the umask
+    for name, link in devices.LINKS:
+        os.symlink(link, os.path.join(dev, name))
+    for sub, mode in (("pts", 0o755), ("shm", 0o1777), ("mqueue", 0o755)):
+        os.mkdir(os.path.join(dev, sub), mode)
+    report(f"mount -t devpts -o {devices.DEVPTS} devpts /dev/pts")
+    linux.mount("devpts", os.path.join(dev, "pts"), "devpts", linux.MS_NOSUID | linux.MS_NOEXEC, devices.DEVPTS)
+    report(f"mount -t tmpfs -o nosuid,nodev,noexec,{devices.SHM_TMPFS} shm /dev/shm")
+    linux.mount("shm", os.path.join(dev, "shm"), "tmpfs",
+                linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, devices.SHM_TMPFS)
+    report("mount -t mqueue mqueue /dev/mqueue")
+    linux.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    if spec.tty and spec.stdin is not None and os.isatty(spec.stdin):
+        console = os.path.join(dev, "console")
+        os.close(os.open(console, os.O_WRONLY | os.O_CREAT, 0o600))
+        report("mount --bind $(tty) /dev/console")
+        linux.mount(os.ttyname(spec.stdin), console, None, linux.MS_BIND)
+
+
+def _bind_generated(root: str, path: str, content: bytes, report: _Reporter) -> None:
+    """Bind a generated file over path: the container sees it, the layer diff never does
+    (unless the image lacked the file: then an empty mount point is left in the upperdir).
+
+    The file is written in the sandbox's own /dev tmpfs, bound, then unlinked: the bind keeps the
+    inode, and nothing of it remains visible in /dev.
+    """
+    etc = secure_join(root, "/etc")
+    if not os.path.isdir(etc) or os.path.islink(etc):
+        return
+    target = _inside(root, path, report, make="file")
+    if not os.path.isfile(target):
+        return
+    scratch = os.path.join(root, "dev", "." + os.path.basename(path))
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        os.write(fd, content)
+    finally:
+        os.close(fd)
+    report(f"mount --bind <generated {os.path.basename(path)}> {path}")
+    linux.mount(scratch, target, None, linux.MS_BIND)
+    os.unlink(scratch)
+
+
+def _exec(plan: _Plan, report: _Reporter) -> None:
+    """Inside the jail: stdio, fds, workdir, capabilities, user, no_new_privs, then execve."""
+    spec = plan.spec
+    for fd, target in ((spec.stdin, 0), (spec.stdout, 1), (spec.stderr, 2)):
+        if fd is not None and fd != target:
+            os.dup2(fd, target)
+    os.setsid()
+    if spec.tty and os.isatty(0):
+        netns.fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # Close every fd above 2 but the report pipe (close-on-exec): no host directory stays reachable
+    # through /proc/self/fd before the workdir is entered (runc's CVE-2024-21626).
+    os.closerange(3, report.fd)
+    os.closerange(report.fd + 1, 1 << 16)
+    workdir = spec.workdir or "/"
+    if not workdir.startswith("/"):
+        workdir = "/" + workdir
+    report(f"mkdir -p {workdir} && cd {workdir}")
+    os.makedirs(workdir, exist_ok=True)
+    os.chdir(workdir)
+    here = os.getcwd()  # raises when the directory is outside the root (unreachable)
+    if not here.startswith("/"):
+        raise SandboxError(f"WORKDIR {workdir} resolves outside the container")
+    dropped = [n for n in caps.names_of(((1 << (plan.cap_top + 1)) - 1) & ~plan.cap_mask)]
+    report(f"capsh --drop={','.join('cap_' + n.lower() for n in dropped)}" if dropped else "capsh (all kept)")
+    caps.drop_bounding(plan.cap_mask, plan.cap_top)
+    report(f"setpriv --reuid={plan.uid} --regid={plan.gid} --groups={','.join(map(str, plan.groups)) or '-'}")
+    os.setgroups(list(plan.groups))
+    os.setresgid(plan.gid, plan.gid, plan.gid)
+    os.setresuid(plan.uid, plan.uid, plan.uid)
+    caps.set_process(plan.cap_mask)
+    if not spec.privileged:
+        report("setpriv --no-new-privs")
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    for sig in range(1, signal.NSIG):
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    if spec.init:
+        from runtime.init import run_init  # loaded before pivot_root (see _start)
+
+        os.close(report.fd)
+        run_init(list(spec.argv), plan.env)
+    report(f"exec {spec.argv[0]}")
+    _execvpe(spec.argv, plan.env, report)
+
+
+def _execvpe(argv: list[str], env: dict[str, str], report: _Reporter) -> None:
+    """PATH search inside the rootfs; 127 when not found, 126 when not executable (as a shell)."""
+    name = argv[0]
+    candidates = [name] if "/" in name else [os.path.join(d or ".", name) for d in env["PATH"].split(":")]
+    last: OSError | None = None
+    for path in candidates:
+        try:
+            os.execve(path, argv, env)
+        except OSError as err:
+            if last is None or err.errno != errno.ENOENT:
+                last = err
+    os.close(report.fd)  # from here on the command "ran": its failure is an exit code
+    missing = last is None or last.errno in (errno.ENOENT, errno.ENOTDIR)
+    what = "not found" if missing else f"cannot execute: {last.strerror}"
+    try:
+        os.write(2, f"pybuild: {name}: {what}\n".encode())
+    finally:
+        os._exit(NOT_FOUND if missing else NOT_EXECUTABLE)
