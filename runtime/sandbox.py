@@ -31,7 +31,7 @@ from cache.fsutil import secure_join
 from grammar.errors import PybuildError
 
 from . import caps, devices, linux, netns, proc_masks
-from .cgroups import Cgroups, open_cgroups
+from .cgroups import Cgroups, Stats, open_cgroups
 from .users import resolve_user
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -95,6 +95,7 @@ class SandboxResult:
     exit_code: int
     signal: int | None
     oom_killed: bool
+    stats: Stats | None = None    # the cgroups' own accounting, read just before their removal
 
 
 @dataclass(frozen=True)
@@ -136,15 +137,15 @@ class SandboxProcess:
         _wait_pid(self._middle)
         kind, _, value = text.partition(" ")
         oom = self.cgroups.oom_killed()
+        stats = self.cgroups.stats()
         self.cgroups.remove()
         if kind == "signal":
             sig = int(value)
-            self._result = SandboxResult(128 + sig, sig, oom)
+            self._result = SandboxResult(128 + sig, sig, oom, stats)
         elif kind == "exit":
-            code = int(value)
-            self._result = SandboxResult(code, None, oom)
+            self._result = SandboxResult(int(value), None, oom, stats)
         else:  # the middle process itself was killed: PID 1 died with its namespace
-            self._result = SandboxResult(128 + signal.SIGKILL, signal.SIGKILL, oom)
+            self._result = SandboxResult(128 + signal.SIGKILL, signal.SIGKILL, oom, stats)
         return self._result
 
 
@@ -307,11 +308,12 @@ def _middle(plan, status_r, status_w, go_r, go_w, err_r, err_w) -> None:
     """The first child: new namespaces, then PID 1 of the new PID namespace, then its waiter."""
     report = _Reporter(err_w, plan.spec.explain is not None)
     try:
-        os.close(status_r)
-        os.close(go_w)
-        os.close(err_r)
-        linux.prctl(linux.PR_SET_DUMPABLE, 0)
         spec = plan.spec
+        # Carry only what the sandbox needs: the caller's other fds (pipes it waits on, host
+        # directories) must neither leak into the container nor be held open by this waiter.
+        _close_fds_except({0, 1, 2, status_w, go_r, err_w} | {fd for fd in (spec.stdin, spec.stdout, spec.stderr)
+                                                             if fd is not None})
+        linux.prctl(linux.PR_SET_DUMPABLE, 0)
         flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWPID
         words = ["--mount", "--uts", "--ipc"]
         if spec.network != "host":
@@ -339,6 +341,15 @@ def _middle(plan, status_r, status_w, go_r, go_w, err_r, err_w) -> None:
     except BaseException as err:  # noqa: BLE001 - never go on after a failed step
         report.fail(err)
         os._exit(SETUP_FAILED)
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    low = 0
+    for fd in sorted(keep):
+        if fd > low:
+            os.closerange(low, fd)
+        low = max(low, fd + 1)
+    os.closerange(low, 1 << 20)
 
 
 def _pid1(plan: _Plan, status_w: int, go_r: int, report: _Reporter) -> None:
@@ -523,8 +534,7 @@ def _exec(plan: _Plan, report: _Reporter) -> None:
         netns.fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     # Close every fd above 2 but the report pipe (close-on-exec): no host directory stays reachable
     # through /proc/self/fd before the workdir is entered (runc's CVE-2024-21626).
-    os.closerange(3, report.fd)
-    os.closerange(report.fd + 1, 1 << 16)
+    _close_fds_except({0, 1, 2, report.fd})
     workdir = spec.workdir or "/"
     if not workdir.startswith("/"):
         workdir = "/" + workdir

@@ -33,6 +33,7 @@ class Stats:
     memory_limit: int | None
     cpu_ns: int | None
     pids: int | None
+    pids_denied: int | None = None     # forks refused by the pids limit (pids.events "max")
 
 
 class Cgroups:
@@ -93,7 +94,8 @@ class Cgroups:
     def stats(self) -> Stats:
         mem, cpu, pids = self._for("memory"), self._for("cpuacct") or self._for("cpu"), self._for("pids")
         return Stats(mem.memory_usage() if mem else None, mem.memory_limit() if mem else None,
-                     cpu.cpu_ns() if cpu else None, pids.pids_current() if pids else None)
+                     cpu.cpu_ns() if cpu else None, pids.pids_current() if pids else None,
+                     pids.keyed("pids.events").get("max") if pids else None)
 
     def remove(self, timeout_s: float = 5.0) -> None:
         """SIGKILL whatever is left (thawed first), then rmdir each cgroup, deepest first."""
