@@ -211,8 +211,10 @@ def _read_host(path: str) -> bytes | None:
 
 
 def _userns_map(spec: SandboxSpec) -> str | None:
-    """map-root: root inside is root outside, only that (the tutorial's --map-root-user as root)."""
-    return "0 0 1\n" if spec.userns == "map-root" else None
+    """map-root: a user namespace whose ids 0-65535 are the host's same ids (the tutorial's
+    --map-root-user, run as root). Files keep their owners, but the container's capabilities
+    now belong to its own namespace: no mknod, no host-wide sysctl or device access, even as root."""
+    return "0 0 65536\n" if spec.userns == "map-root" else None
 
 
 # --- the processes ------------------------------------------------------------------------------
@@ -379,7 +381,7 @@ def _container_setup(plan: _Plan, report: _Reporter) -> None:
         _extra_mount(root, m, report)
     _mount_proc(root, spec.privileged, report)
     _mount_sys(root, spec, report)
-    _mount_dev(root, spec, report)
+    _mount_dev(root, spec, plan.userns_map is not None, report)
     for path, content in plan.etc_files:
         _bind_generated(root, path, content, report)
     if spec.readonly_rootfs:
@@ -472,13 +474,18 @@ def _mount_sys(root: str, spec: SandboxSpec, report: _Reporter) -> None:
                 _mask(root, path, report)
 
 
-def _mount_dev(root: str, spec: SandboxSpec, report: _Reporter) -> None:
+def _mount_dev(root: str, spec: SandboxSpec, in_userns: bool, report: _Reporter) -> None:
     dev = _inside(root, "/dev", report)
     report(f"mount -t tmpfs -o nosuid,{devices.DEV_TMPFS} tmpfs /dev")
     linux.mount("tmpfs", dev, "tmpfs", linux.MS_NOSUID | linux.MS_STRICTATIME, devices.DEV_TMPFS)
     for node in devices.NODES:
-        report(f"mknod -m {node.mode:o} /dev/{node.name} c {node.major} {node.minor}")
         path = os.path.join(dev, node.name)
+        if in_userns:  # a user namespace may not mknod: bind the host's node, as rootless runc does
+            report(f"touch /dev/{node.name} && mount --bind /dev/{node.name} /dev/{node.name}")
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            linux.mount(f"/dev/{node.name}", path, None, linux.MS_BIND)
+            continue
+        report(f"mknod -m {node.mode:o} /dev/{node.name} c {node.major} {node.minor}")
         os.mknod(path, stat.S_IFCHR | node.mode, os.makedev(node.major, node.minor))
         os.chmod(path, node.mode)  # mknod's mode is filtered by the umask
     for name, link in devices.LINKS:

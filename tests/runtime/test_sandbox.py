@@ -277,3 +277,14 @@ def test_cgroup_parent(sandbox):
                 on_start=lambda pid: seen.setdefault("x", os.path.isdir("/sys/fs/cgroup/pids/pybuild/t-parent")))
     assert seen["x"]
     assert not os.path.exists("/sys/fs/cgroup/pids/pybuild/t-parent")
+
+
+def test_userns_map_root(sandbox):
+    """--userns=map-root: root inside, but its capabilities belong to its own user namespace."""
+    out = sandbox.run("cat /proc/self/uid_map; id -u; mknod /tmp/n c 1 3 || echo NOMKNOD; echo x > /dev/null && echo DEV",
+                      userns="map-root")
+    lines = out.output.split("\n")
+    assert lines[0].split() == ["0", "0", "65536"] and lines[1] == "0"
+    assert "NOMKNOD" in out.output and "DEV" in out.output
+    host = sandbox.run("cat /proc/self/uid_map; mknod /tmp/n c 1 3 && echo MKNOD")
+    assert host.output.split()[:3] == ["0", "0", "4294967295"] and "MKNOD" in host.output
