@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)
@@ -62,7 +61,7 @@ _SYSCALLS = {
 
 
 def _nr(name: str) -> int:
-    return _SYSCALLS[platform.machine()][name]
+    return _SYSCALLS[os.uname().machine][name]
 
 
 def _check(ret: int, what: str) -> None:

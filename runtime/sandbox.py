@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import signal
 import stat
 import termios
@@ -155,7 +154,7 @@ def run(spec: SandboxSpec) -> SandboxResult:
 
 def spawn(spec: SandboxSpec) -> SandboxProcess:
     plan = _plan(spec)
-    cgroups = open_cgroups(spec.cgroup_id or secrets.token_hex(8), spec.cgroup_parent, spec.explain)
+    cgroups = open_cgroups(spec.cgroup_id or os.urandom(8).hex(), spec.cgroup_parent, spec.explain)
     try:
         cgroups.set_limits(spec.limits)
         return _start(plan, cgroups)
