@@ -29,7 +29,7 @@ from typing import Callable
 from cache.fsutil import secure_join
 from grammar.errors import PybuildError
 
-from . import caps, devices, linux, netns, proc_masks
+from . import caps, devices, explain, linux, netns, proc_masks
 from .cgroups import Cgroups, Stats, open_cgroups
 from .users import resolve_user
 
@@ -292,6 +292,19 @@ class _Reporter:
     def __init__(self, fd: int, explain: bool):
         self.fd = fd
         self.on = explain
+        self.root = ""
+
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int = 0,
+              data: str | None = None, shown_source: str | None = None) -> None:
+        """mount(2), explained with the path as the container will see it."""
+        if self.on:
+            self(explain.mount_line(shown_source or self._shown(source), self._shown(target), fstype, flags, data))
+        linux.mount(source, target, fstype, flags, data)
+
+    def _shown(self, path: str | None) -> str | None:
+        if path and self.root and (path == self.root or path.startswith(self.root + "/")):
+            return "/" + os.path.relpath(path, self.root).removeprefix(".")
+        return path
 
     def __call__(self, line: str) -> None:
         if self.on:
@@ -316,17 +329,11 @@ def _middle(plan, status_r, status_w, go_r, go_w, err_r, err_w) -> None:
                                                              if fd is not None})
         linux.prctl(linux.PR_SET_DUMPABLE, 0)
         flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWPID
-        words = ["--mount", "--uts", "--ipc"]
-        if spec.network != "host":
-            flags |= linux.CLONE_NEWNET
-            words.append("--net")
-        if plan.userns_map:
-            flags |= linux.CLONE_NEWUSER
-            words.append("--user")
-        report(f"unshare {' '.join(words)} --pid --fork")
+        flags |= linux.CLONE_NEWNET if spec.network != "host" else 0
+        flags |= linux.CLONE_NEWUSER if plan.userns_map else 0
+        report(explain.unshare_line(flags))
         linux.unshare(flags)
-        report("mount --make-rprivate /")
-        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        report.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
         pid1 = os.fork()
         if pid1 == 0:
             _pid1(plan, status_w, go_r, report)
@@ -374,8 +381,8 @@ def _container_setup(plan: _Plan, report: _Reporter) -> None:
         os.setresuid(0, 0, 0)
     report("unshare --cgroup")
     linux.unshare(linux.CLONE_NEWCGROUP)
-    report(f"mount --rbind {root} {root}")
-    linux.mount(root, root, None, linux.MS_BIND | linux.MS_REC)
+    report.mount(root, root, None, linux.MS_BIND | linux.MS_REC)
+    report.root = root
     for m in spec.mounts:
         _extra_mount(root, m, report)
     _mount_proc(root, spec.privileged, report)
@@ -384,8 +391,7 @@ def _container_setup(plan: _Plan, report: _Reporter) -> None:
     for path, content in plan.etc_files:
         _bind_generated(root, path, content, report)
     if spec.readonly_rootfs:
-        report(f"mount -o remount,bind,ro {root}")
-        linux.mount(None, root, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
+        report.mount(None, root, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
     if spec.network != "host":
         report("ip link set lo up")
         netns.loopback_up()
@@ -419,22 +425,18 @@ def _inside(root: str, path: str, report: _Reporter, make: str = "dir") -> str:
 def _extra_mount(root: str, m: Mount, report: _Reporter) -> None:
     if m.type == "tmpfs":
         target = _inside(root, m.target, report)
-        report(f"mount -t tmpfs tmpfs {m.target}" + (f" -o {m.options}" if m.options else ""))
-        linux.mount("tmpfs", target, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, m.options or "mode=1777")
+        report.mount("tmpfs", target, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, m.options or "mode=1777")
         return
     make = "dir" if os.path.isdir(m.source) else "file"
     target = _inside(root, m.target, report, make)
-    report(f"mount --rbind {m.source} {m.target}")
-    linux.mount(m.source, target, None, linux.MS_BIND | linux.MS_REC)
+    report.mount(m.source, target, None, linux.MS_BIND | linux.MS_REC)
     if m.readonly:
-        report(f"mount -o remount,bind,ro {m.target}")
-        linux.mount(None, target, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
+        report.mount(None, target, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
 
 
 def _mount_proc(root: str, privileged: bool, report: _Reporter) -> None:
     target = _inside(root, "/proc", report)
-    report("mount -t proc proc /proc")
-    linux.mount("proc", target, "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    report.mount("proc", target, "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
     if privileged:
         return
     for path in proc_masks.MASKED:
@@ -443,9 +445,8 @@ def _mount_proc(root: str, privileged: bool, report: _Reporter) -> None:
     for path in proc_masks.READONLY:
         full = root + path
         if os.path.lexists(full):
-            report(f"mount --bind {path} {path} && mount -o remount,bind,ro {path}")
-            linux.mount(full, full, None, linux.MS_BIND | linux.MS_REC)
-            linux.mount(None, full, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
+            report.mount(full, full, None, linux.MS_BIND | linux.MS_REC)
+            report.mount(None, full, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
 
 
 def _mask(root: str, path: str, report: _Reporter) -> None:
@@ -453,11 +454,9 @@ def _mask(root: str, path: str, report: _Reporter) -> None:
     if not os.path.lexists(full):
         return
     if os.path.isdir(full):
-        report(f"mount -t tmpfs -o ro tmpfs {path}")
-        linux.mount("tmpfs", full, "tmpfs", linux.MS_RDONLY)
+        report.mount("tmpfs", full, "tmpfs", linux.MS_RDONLY)
     else:
-        report(f"mount --bind /dev/null {path}")
-        linux.mount("/dev/null", full, None, linux.MS_BIND)
+        report.mount("/dev/null", full, None, linux.MS_BIND)
 
 
 def _mount_sys(root: str, spec: SandboxSpec, report: _Reporter) -> None:
@@ -465,8 +464,7 @@ def _mount_sys(root: str, spec: SandboxSpec, report: _Reporter) -> None:
     flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC | (0 if spec.privileged else linux.MS_RDONLY)
     # A fresh sysfs, never a bind of the host's: a recursive bind would carry the host's
     # writable cgroup mounts along.
-    report("mount -t sysfs -o ro sysfs /sys")
-    linux.mount("sysfs", target, "sysfs", flags)
+    report.mount("sysfs", target, "sysfs", flags)
     if not spec.privileged:
         for path in proc_masks.MASKED:
             if path.startswith("/sys"):
@@ -475,14 +473,12 @@ def _mount_sys(root: str, spec: SandboxSpec, report: _Reporter) -> None:
 
 def _mount_dev(root: str, spec: SandboxSpec, in_userns: bool, report: _Reporter) -> None:
     dev = _inside(root, "/dev", report)
-    report(f"mount -t tmpfs -o nosuid,{devices.DEV_TMPFS} tmpfs /dev")
-    linux.mount("tmpfs", dev, "tmpfs", linux.MS_NOSUID | linux.MS_STRICTATIME, devices.DEV_TMPFS)
+    report.mount("tmpfs", dev, "tmpfs", linux.MS_NOSUID | linux.MS_STRICTATIME, devices.DEV_TMPFS)
     for node in devices.NODES:
         path = os.path.join(dev, node.name)
         if in_userns:  # a user namespace may not mknod: bind the host's node, as rootless runc does
-            report(f"touch /dev/{node.name} && mount --bind /dev/{node.name} /dev/{node.name}")
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            linux.mount(f"/dev/{node.name}", path, None, linux.MS_BIND)
+            report.mount(f"/dev/{node.name}", path, None, linux.MS_BIND)
             continue
         report(f"mknod -m {node.mode:o} /dev/{node.name} c {node.major} {node.minor}")
         os.mknod(path, stat.S_IFCHR | node.mode, os.makedev(node.major, node.minor))
@@ -491,18 +487,14 @@ def _mount_dev(root: str, spec: SandboxSpec, in_userns: bool, report: _Reporter)
         os.symlink(link, os.path.join(dev, name))
     for sub, mode in (("pts", 0o755), ("shm", 0o1777), ("mqueue", 0o755)):
         os.mkdir(os.path.join(dev, sub), mode)
-    report(f"mount -t devpts -o {devices.DEVPTS} devpts /dev/pts")
-    linux.mount("devpts", os.path.join(dev, "pts"), "devpts", linux.MS_NOSUID | linux.MS_NOEXEC, devices.DEVPTS)
-    report(f"mount -t tmpfs -o nosuid,nodev,noexec,{devices.SHM_TMPFS} shm /dev/shm")
-    linux.mount("shm", os.path.join(dev, "shm"), "tmpfs",
-                linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, devices.SHM_TMPFS)
-    report("mount -t mqueue mqueue /dev/mqueue")
-    linux.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    report.mount("devpts", os.path.join(dev, "pts"), "devpts", linux.MS_NOSUID | linux.MS_NOEXEC, devices.DEVPTS)
+    report.mount("shm", os.path.join(dev, "shm"), "tmpfs",
+                 linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, devices.SHM_TMPFS)
+    report.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
     if spec.tty and spec.stdin is not None and os.isatty(spec.stdin):
         console = os.path.join(dev, "console")
         os.close(os.open(console, os.O_WRONLY | os.O_CREAT, 0o600))
-        report("mount --bind $(tty) /dev/console")
-        linux.mount(os.ttyname(spec.stdin), console, None, linux.MS_BIND)
+        report.mount(os.ttyname(spec.stdin), console, None, linux.MS_BIND)
 
 
 def _bind_generated(root: str, path: str, content: bytes, report: _Reporter) -> None:
@@ -524,8 +516,7 @@ def _bind_generated(root: str, path: str, content: bytes, report: _Reporter) -> 
         os.write(fd, content)
     finally:
         os.close(fd)
-    report(f"mount --bind <generated {os.path.basename(path)}> {path}")
-    linux.mount(scratch, target, None, linux.MS_BIND)
+    report.mount(scratch, target, None, linux.MS_BIND, shown_source=f"<generated {os.path.basename(path)}>")
     os.unlink(scratch)
 
 
@@ -551,7 +542,7 @@ def _exec(plan: _Plan, report: _Reporter) -> None:
     if not here.startswith("/"):
         raise SandboxError(f"WORKDIR {workdir} resolves outside the container")
     dropped = [n for n in caps.names_of(((1 << (plan.cap_top + 1)) - 1) & ~plan.cap_mask)]
-    report(f"capsh --drop={','.join('cap_' + n.lower() for n in dropped)}" if dropped else "capsh (all kept)")
+    report(explain.capsh_line(dropped))
     caps.drop_bounding(plan.cap_mask, plan.cap_top)
     report(f"setpriv --reuid={plan.uid} --regid={plan.gid} --groups={','.join(map(str, plan.groups)) or '-'}")
     os.setgroups(list(plan.groups))

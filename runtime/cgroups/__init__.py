@@ -99,9 +99,11 @@ class Cgroups:
 
     def remove(self, timeout_s: float = 5.0) -> None:
         """SIGKILL whatever is left (thawed first), then rmdir each cgroup, deepest first."""
+        freezer = self._for("freezer")
         try:
-            self.thaw()
-        except (CgroupError, OSError):
+            if freezer:
+                freezer.thaw(None, quiet=True)  # a frozen task cannot die of SIGKILL
+        except OSError:
             pass
         deadline = time.monotonic() + timeout_s
         for d in self.drivers:

@@ -35,8 +35,8 @@ class V1Driver(Driver):
                 return
             time.sleep(0.002)
 
-    def thaw(self, explain) -> None:
-        self.write("freezer.state", "THAWED")
+    def thaw(self, explain, quiet: bool = False) -> None:
+        self.write("freezer.state", "THAWED", None if quiet else "cgset")
 
     def oom_killed(self) -> bool:
         oom = self.keyed("memory.oom_control")

@@ -52,8 +52,8 @@ class V2Driver(Driver):
                 return
             time.sleep(0.002)
 
-    def thaw(self, explain) -> None:
-        self.write("cgroup.freeze", "0")
+    def thaw(self, explain, quiet: bool = False) -> None:
+        self.write("cgroup.freeze", "0", None if quiet else "cgset")
 
     def oom_killed(self) -> bool:
         return self.keyed("memory.events").get("oom_kill", 0) > 0

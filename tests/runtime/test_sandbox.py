@@ -223,7 +223,7 @@ def test_explain_names_each_kernel_step(sandbox):
     text = "\n".join(out.explain)
     for step in ("cgcreate -g memory:/pybuild/", "cgset -r memory.limit_in_bytes=67108864",
                  "cgset -r pids.max=50", "unshare --mount --uts --ipc --net --pid --fork",
-                 "mount -t proc proc /proc", "pivot_root", "ip link set lo up", "capsh --drop=",
+                 "mount -t proc -o nosuid,nodev,noexec proc /proc", "pivot_root", "ip link set lo up", "capsh --drop=",
                  "exec /bin/sh"):
         assert step in text, step
 

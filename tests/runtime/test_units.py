@@ -184,3 +184,19 @@ def test_capability_masks(add, drop, privileged, mask):
 def test_unknown_capability_is_a_usage_error():
     with pytest.raises(UsageError, match="--cap-add SYS_WIZARD"):
         caps.wanted_mask(["SYS_WIZARD"], [], False, 40)
+
+
+# --- --explain: each kernel call as the command a person would type ---
+
+def test_explain_lines():
+    from runtime import explain, linux
+
+    assert explain.unshare_line(linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWNET) == \
+        "unshare --mount --net --pid --fork"
+    assert explain.mount_line("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC) == \
+        "mount -t proc -o nosuid,nodev,noexec proc /proc"
+    assert explain.mount_line(None, "/", None, linux.MS_REC | linux.MS_PRIVATE) == "mount --make-rprivate /"
+    assert explain.mount_line("/a", "/b", None, linux.MS_BIND | linux.MS_REC) == "mount --rbind /a /b"
+    assert explain.mount_line(None, "/b", None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY) == \
+        "mount -o remount,bind,ro /b"
+    assert explain.capsh_line(["SYS_ADMIN", "NET_ADMIN"]) == "capsh --drop=cap_sys_admin,cap_net_admin"
