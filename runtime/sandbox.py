@@ -224,9 +224,10 @@ def _start(plan: _Plan, cgroups: Cgroups) -> SandboxProcess:
     status_r, status_w = os.pipe()        # middle -> parent: PID 1's pid, later its status
     go_r, go_w = os.pipe()                # parent -> PID 1: you are in the cgroups, go on
     err_r, err_w = os.pipe2(os.O_CLOEXEC)  # children -> parent: explain lines, a set-up error
+    owner = os.getpid()
     middle = os.fork()
     if middle == 0:
-        _middle(plan, status_r, status_w, go_r, go_w, err_r, err_w)
+        _middle(plan, owner, status_r, status_w, go_r, go_w, err_r, err_w)
     for fd in (status_w, go_r, err_w):
         os.close(fd)
     pid_line = _read_line(status_r)
@@ -318,7 +319,15 @@ class _Reporter:
             pass
 
 
-def _middle(plan, status_r, status_w, go_r, go_w, err_r, err_w) -> None:
+def _die_with(parent: int) -> None:
+    """A sandbox never outlives the process that spawned it: SIGKILL when the parent dies
+    (set again after every credential change, which clears it)."""
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the prctl
+        os._exit(SETUP_FAILED)
+
+
+def _middle(plan, owner, status_r, status_w, go_r, go_w, err_r, err_w) -> None:
     """The first child: new namespaces, then PID 1 of the new PID namespace, then its waiter."""
     report = _Reporter(err_w, plan.spec.explain is not None)
     try:
@@ -328,6 +337,7 @@ def _middle(plan, status_r, status_w, go_r, go_w, err_r, err_w) -> None:
         _close_fds_except({0, 1, 2, status_w, go_r, err_w} | {fd for fd in (spec.stdin, spec.stdout, spec.stderr)
                                                              if fd is not None})
         linux.prctl(linux.PR_SET_DUMPABLE, 0)
+        _die_with(owner)
         flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWPID
         flags |= linux.CLONE_NEWNET if spec.network != "host" else 0
         flags |= linux.CLONE_NEWUSER if plan.userns_map else 0
@@ -364,6 +374,7 @@ def _pid1(plan: _Plan, status_w: int, go_r: int, report: _Reporter) -> None:
     try:
         os.close(status_w)
         linux.prctl(linux.PR_SET_DUMPABLE, 0)
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.read(go_r, 1) != b"g":
             raise SandboxError("the parent could not place the sandbox in its cgroups")
         os.close(go_r)
@@ -548,6 +559,7 @@ def _exec(plan: _Plan, report: _Reporter) -> None:
     os.setgroups(list(plan.groups))
     os.setresgid(plan.gid, plan.gid, plan.gid)
     os.setresuid(plan.uid, plan.uid, plan.uid)
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # the user switch cleared it
     caps.set_process(plan.cap_mask)
     if not spec.privileged:
         report("setpriv --no-new-privs")

@@ -288,3 +288,31 @@ def test_userns_map_root(sandbox):
     assert "NOMKNOD" in out.output and "DEV" in out.output
     host = sandbox.run("cat /proc/self/uid_map; mknod /tmp/n c 1 3 && echo MKNOD")
     assert host.output.split()[:3] == ["0", "0", "4294967295"] and "MKNOD" in host.output
+
+
+def test_the_sandbox_dies_with_its_owner(sandbox):
+    """kill -9 of the process that spawned it (here: the test's child) ends the whole sandbox; the
+    cgroup it leaves is empty, which is what sweep_stale removes on the next start."""
+    from runtime.cgroups.hierarchy import find_hierarchies
+
+    seen = {}
+
+    def kill_owner(pid: int) -> None:
+        with open(f"/proc/{pid}/stat") as f:
+            middle = int(f.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{middle}/stat") as f:
+            owner = int(f.read().rsplit(")", 1)[1].split()[1])
+        os.kill(owner, signal.SIGKILL)
+        for _ in range(500):
+            if not os.path.exists(f"/proc/{pid}"):
+                break
+            time.sleep(0.01)
+        seen["gone"] = not os.path.exists(f"/proc/{pid}")
+
+    out = sandbox.run(["/bin/sleep", "1000"], on_start=kill_owner, cgroup_id="t-owner-dies")
+    assert seen["gone"] and out.exit_code is None  # the owner never reported
+    left = [os.path.join(h.mountpoint, "pybuild", "t-owner-dies") for h in find_hierarchies()]
+    left = [d for d in left if os.path.isdir(d)]
+    assert left and all(not open(f"{d}/cgroup.procs").read().strip() for d in left)
+    for d in left:  # what sweep_stale does once they are a minute old (tested in test_units)
+        os.rmdir(d)
