@@ -30,7 +30,7 @@ from cache.fsutil import secure_join
 from grammar.errors import PybuildError
 
 from . import caps, devices, explain, linux, netns, proc_masks
-from .cgroups import Cgroups, Stats, open_cgroups
+from .cgroups import Cgroups, Stats, open_cgroups, sweep_stale
 from .users import resolve_user
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -154,6 +154,7 @@ def run(spec: SandboxSpec) -> SandboxResult:
 
 def spawn(spec: SandboxSpec) -> SandboxProcess:
     plan = _plan(spec)
+    sweep_stale()  # leftovers of a pybuild killed before it could clean up (empty, > 1 min old)
     cgroups = open_cgroups(spec.cgroup_id or os.urandom(8).hex(), spec.cgroup_parent, spec.explain)
     try:
         cgroups.set_limits(spec.limits)
