@@ -158,6 +158,7 @@ def spawn(spec: SandboxSpec) -> SandboxProcess:
     cgroups = open_cgroups(spec.cgroup_id or os.urandom(8).hex(), spec.cgroup_parent, spec.explain)
     try:
         cgroups.set_limits(spec.limits)
+        cgroups.restrict_devices(spec.privileged)
         return _start(plan, cgroups)
     except BaseException:
         cgroups.remove()

@@ -19,7 +19,7 @@ from .hierarchy import Hierarchy, find_hierarchies
 from .v1 import V1Driver
 from .v2 import V2Driver
 
-CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")
+CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
@@ -64,6 +64,14 @@ class Cgroups:
                                   hint=f"drop the {ctrl} limit, or enable the controller (cgroup_enable={ctrl})")
             if needed:
                 getattr(driver, f"set_{ctrl}")(limits, self._explain)
+
+    def restrict_devices(self, privileged: bool) -> None:
+        """Docker's device rules: only the nodes /dev holds (and any mknod, without access), so a
+        container's root with CAP_MKNOD cannot open the host's disks. v1 only: cgroup v2 needs an
+        eBPF program for this (not done; the capability set and no_new_privs still apply)."""
+        d = self._for("devices")
+        if d is not None and hasattr(d, "set_devices"):
+            d.set_devices(privileged)
 
     def add(self, pid: int) -> None:
         for d in self.drivers:

@@ -6,7 +6,10 @@ import time
 from .base import Driver
 
 CFS_PERIOD_US = 100_000
-UNLIMITED = "-1"
+# moby's default device rules: mknod of anything, access only to these (null, zero, full,
+# random, urandom, tty, console, ptmx, the pts, tun)
+DOCKER_DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
+                       "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm")
 
 
 class V1Driver(Driver):
@@ -24,6 +27,14 @@ class V1Driver(Driver):
             self.write("cpu.cfs_quota_us", str(max(1000, int(limits.cpus * period))))
         if limits.cpu_shares is not None:
             self.write("cpu.shares", str(limits.cpu_shares))
+
+    def set_devices(self, privileged: bool) -> None:
+        if privileged:
+            self.write("devices.allow", "a")
+            return
+        self.write("devices.deny", "a")
+        for rule in DOCKER_DEVICE_RULES:
+            self.write("devices.allow", rule)
 
     def set_pids(self, limits, explain) -> None:
         self.write("pids.max", str(limits.pids) if limits.pids and limits.pids > 0 else "max")

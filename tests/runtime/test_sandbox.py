@@ -316,3 +316,17 @@ def test_the_sandbox_dies_with_its_owner(sandbox):
     assert left and all(not open(f"{d}/cgroup.procs").read().strip() for d in left)
     for d in left:  # what sweep_stale does once they are a minute old (tested in test_units)
         os.rmdir(d)
+
+
+def test_device_rules_allow_only_the_dev_nodes(sandbox):
+    """CAP_MKNOD is in Docker's default set; the devices cgroup keeps a made node unusable."""
+    seen = {}
+
+    def rules(pid: int) -> None:
+        path = next(l.split(":", 2)[2] for l in open(f"/proc/{pid}/cgroup").read().splitlines() if ":devices:" in l)
+        seen["list"] = open(f"/sys/fs/cgroup/devices{path}/devices.list").read().split("\n")
+
+    out = sandbox.run("sleep 0.3; mknod /tmp/kmsg c 1 11 && echo MADE; head -c1 /tmp/kmsg || echo DENIED; "
+                      "echo x > /dev/null && echo NULL", on_start=rules)
+    assert out.output.split("\n")[0] == "MADE" and "DENIED" in out.output and "NULL" in out.output
+    assert "c 1:3 rwm" in seen["list"] and "a *:* rwm" not in seen["list"]
