@@ -115,12 +115,13 @@ class _Plan:
 class SandboxProcess:
     """A started sandbox: `pid` is its PID 1 as the host sees it."""
 
-    def __init__(self, pid: int, middle: int, cgroups: Cgroups, status_fd: int):
+    def __init__(self, pid: int, middle: int, cgroups: Cgroups, status_fd: int, reap_fd: int):
         self.pid = pid
         self._middle = middle
         self.cgroups = cgroups
         self.cgroup = cgroups.dirs
         self._status_fd = status_fd
+        self._reap_fd = reap_fd
         self._result: SandboxResult | None = None
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
@@ -131,10 +132,15 @@ class SandboxProcess:
         """Wait for PID 1 (its namespace's other processes die with it), then remove the cgroups."""
         if self._result is not None:
             return self._result
-        with os.fdopen(self._status_fd, "rb") as f:
-            text = f.read().decode()
-        _wait_pid(self._middle)
+        text = _read_line(self._status_fd)
+        os.close(self._status_fd)
         kind, _, value = text.partition(" ")
+        try:
+            os.write(self._reap_fd, b"r")  # now PID 1 may be reaped
+        except BrokenPipeError:
+            pass
+        os.close(self._reap_fd)
+        _wait_pid(self._middle)
         oom = self.cgroups.oom_killed()
         stats = self.cgroups.stats()
         self.cgroups.remove()
@@ -243,16 +249,26 @@ def _start(plan: _Plan, cgroups: Cgroups) -> SandboxProcess:
             cgroups.add(pid1)
             os.write(go_w, b"g")
         except OSError:
-            pass  # PID 1 sees the pipe close without "g" and stops; its error is below
-    os.close(go_w)
+            os.close(go_w)  # PID 1 sees the pipe close without "g" and stops; its error is below
+            go_w = -1
     error = _drain(err_r, plan.spec.explain)
     if error or not pid_line.isdigit():
         os.close(status_r)
+        if go_w >= 0:
+            os.close(go_w)
         _wait_pid(middle)
         raise SandboxError(f"sandbox set-up for {plan.spec.argv[0]!r} failed: "
                            f"{error or 'the sandbox process died before it started'}",
                            hint="nothing ran; fix the cause above (run with --explain to see each step)")
-    return SandboxProcess(pid1, middle, cgroups, status_r)
+    return SandboxProcess(pid1, middle, cgroups, status_r, go_w)
+
+
+def _waitid_nowait(pid: int):
+    while True:
+        try:
+            return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        except InterruptedError:
+            continue
 
 
 def _read_line(fd: int) -> str:
@@ -349,14 +365,17 @@ def _middle(plan, owner, status_r, status_w, go_r, go_w, err_r, err_w) -> None:
         pid1 = os.fork()
         if pid1 == 0:
             _pid1(plan, status_w, go_r, report)
-        os.close(go_r)
         os.close(err_w)
         os.write(status_w, f"{pid1}\n".encode())
-        status = _wait_pid(pid1)
-        if os.WIFSIGNALED(status):
-            os.write(status_w, f"signal {os.WTERMSIG(status)}".encode())
+        # PID 1 is left a zombie until the parent's wait(): its pid (and /proc/<pid>) cannot be
+        # reused under the parent while it still calls kill() or reads the cgroups.
+        info = _waitid_nowait(pid1)
+        if info.si_code == os.CLD_EXITED:
+            os.write(status_w, f"exit {info.si_status}\n".encode())
         else:
-            os.write(status_w, f"exit {os.waitstatus_to_exitcode(status)}".encode())
+            os.write(status_w, f"signal {info.si_status}\n".encode())
+        os.read(go_r, 1)  # "r" from wait(), or EOF when the parent is gone
+        _wait_pid(pid1)
         os._exit(0)
     except BaseException as err:  # noqa: BLE001 - never go on after a failed step
         report.fail(err)
