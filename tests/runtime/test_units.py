@@ -82,10 +82,13 @@ def test_v1_driver_writes_limits(tmp_path):
     drv.create()
     d = top / "ci" / "abc"
     (d / "memory.memsw.limit_in_bytes").write_text("9223372036854771712\n")
-    limits = Limits(memory=80 << 20, memory_swap=-1, cpus=0.05, pids=0)
+    limits = Limits(memory=80 << 20, memory_swap=-1, cpus=0.05, pids=0, cpu_shares=512)
     drv.set_memory(limits, None), drv.set_cpu(limits, None), drv.set_pids(limits, None)
     assert _read(d, "memory.limit_in_bytes") == str(80 << 20)
     assert _read(d, "memory.memsw.limit_in_bytes") == "-1"
+    assert _read(d, "cpu.shares") == "512"
+    drv.set_memory(Limits(memory=10 << 20), None)
+    assert _read(d, "memory.memsw.limit_in_bytes") == str(20 << 20)  # Docker's default: twice --memory
     assert (_read(d, "cpu.cfs_period_us"), _read(d, "cpu.cfs_quota_us")) == ("100000", "5000")
     assert _read(d, "pids.max") == "max"
 
