@@ -21,26 +21,19 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import stat
 import termios
 from dataclasses import dataclass, field
 from typing import Callable
 
-from cache.fsutil import secure_join
-from grammar.errors import PybuildError
-
-from . import caps, devices, explain, linux, netns, proc_masks
+from . import caps, explain, jail, linux, netns
 from .cgroups import Cgroups, Stats, open_cgroups, sweep_stale
+from .jail import SandboxError
 from .users import resolve_user
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SETUP_FAILED = 125
 NOT_EXECUTABLE = 126
 NOT_FOUND = 127
-
-
-class SandboxError(PybuildError):
-    """The sandbox could not be set up (the command never ran)."""
 
 
 @dataclass(frozen=True)
@@ -305,38 +298,6 @@ def _wait_pid(pid: int) -> int:
             continue
 
 
-class _Reporter:
-    """Explain lines and the set-up error, written to the parent's pipe."""
-
-    def __init__(self, fd: int, explain: bool):
-        self.fd = fd
-        self.on = explain
-        self.root = ""
-
-    def mount(self, source: str | None, target: str, fstype: str | None, flags: int = 0,
-              data: str | None = None, shown_source: str | None = None) -> None:
-        """mount(2), explained with the path as the container will see it."""
-        if self.on:
-            self(explain.mount_line(shown_source or self._shown(source), self._shown(target), fstype, flags, data))
-        linux.mount(source, target, fstype, flags, data)
-
-    def _shown(self, path: str | None) -> str | None:
-        if path and self.root and (path == self.root or path.startswith(self.root + "/")):
-            return "/" + os.path.relpath(path, self.root).removeprefix(".")
-        return path
-
-    def __call__(self, line: str) -> None:
-        if self.on:
-            os.write(self.fd, f"E {line}\n".encode())
-
-    def fail(self, err: BaseException) -> None:
-        text = str(err).replace("\n", " ") or type(err).__name__
-        try:
-            os.write(self.fd, f"X {text}\n".encode())
-        except OSError:
-            pass
-
-
 def _die_with(parent: int) -> None:
     """A sandbox never outlives the process that spawned it: SIGKILL when the parent dies
     (set again after every credential change, which clears it)."""
@@ -347,7 +308,7 @@ def _die_with(parent: int) -> None:
 
 def _middle(plan, owner, status_r, status_w, go_r, go_w, err_r, err_w) -> None:
     """The first child: new namespaces, then PID 1 of the new PID namespace, then its waiter."""
-    report = _Reporter(err_w, plan.spec.explain is not None)
+    report = jail.Reporter(err_w, plan.spec.explain is not None)
     try:
         spec = plan.spec
         # Carry only what the sandbox needs: the caller's other fds (pipes it waits on, host
@@ -391,7 +352,7 @@ def _close_fds_except(keep: set[int]) -> None:
     os.closerange(low, 1 << 20)
 
 
-def _pid1(plan: _Plan, status_w: int, go_r: int, report: _Reporter) -> None:
+def _pid1(plan: _Plan, status_w: int, go_r: int, report: jail.Reporter) -> None:
     try:
         os.close(status_w)
         linux.prctl(linux.PR_SET_DUMPABLE, 0)
@@ -406,7 +367,7 @@ def _pid1(plan: _Plan, status_w: int, go_r: int, report: _Reporter) -> None:
         os._exit(SETUP_FAILED)
 
 
-def _container_setup(plan: _Plan, report: _Reporter) -> None:
+def _container_setup(plan: _Plan, report: jail.Reporter) -> None:
     spec, root = plan.spec, plan.root
     if plan.userns_map:
         os.setresgid(0, 0, 0)
@@ -416,12 +377,12 @@ def _container_setup(plan: _Plan, report: _Reporter) -> None:
     report.mount(root, root, None, linux.MS_BIND | linux.MS_REC)
     report.root = root
     for m in spec.mounts:
-        _extra_mount(root, m, report)
-    _mount_proc(root, spec.privileged, report)
-    _mount_sys(root, spec, report)
-    _mount_dev(root, spec, plan.userns_map is not None, report)
+        jail.extra_mount(root, m, report)
+    jail.mount_proc(root, spec.privileged, report)
+    jail.mount_sys(root, spec, report)
+    jail.mount_dev(root, spec, plan.userns_map is not None, report)
     for path, content in plan.etc_files:
-        _bind_generated(root, path, content, report)
+        jail.bind_generated(root, path, content, report)
     if spec.readonly_rootfs:
         report.mount(None, root, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
     if spec.network != "host":
@@ -440,119 +401,7 @@ def _container_setup(plan: _Plan, report: _Reporter) -> None:
     os.chdir("/")
 
 
-def _inside(root: str, path: str, report: _Reporter, make: str = "dir") -> str:
-    """Resolve path in the rootfs (symlinks stay inside) and create the mount point if missing."""
-    target = secure_join(root, path)
-    if not os.path.lexists(target):
-        if make == "dir":
-            os.makedirs(target, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
-    elif os.path.islink(target):
-        raise SandboxError(f"mount point {path} is a symlink that leaves the rootfs")
-    return target
-
-
-def _extra_mount(root: str, m: Mount, report: _Reporter) -> None:
-    if m.type == "tmpfs":
-        target = _inside(root, m.target, report)
-        report.mount("tmpfs", target, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, m.options or "mode=1777")
-        return
-    make = "dir" if os.path.isdir(m.source) else "file"
-    target = _inside(root, m.target, report, make)
-    report.mount(m.source, target, None, linux.MS_BIND | linux.MS_REC)
-    if m.readonly:
-        report.mount(None, target, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
-
-
-def _mount_proc(root: str, privileged: bool, report: _Reporter) -> None:
-    target = _inside(root, "/proc", report)
-    report.mount("proc", target, "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
-    if privileged:
-        return
-    for path in proc_masks.MASKED:
-        if path.startswith("/proc"):
-            _mask(root, path, report)
-    for path in proc_masks.READONLY:
-        full = root + path
-        if os.path.lexists(full):
-            report.mount(full, full, None, linux.MS_BIND | linux.MS_REC)
-            report.mount(None, full, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
-
-
-def _mask(root: str, path: str, report: _Reporter) -> None:
-    full = root + path  # paths of the fresh /proc or /sys: no image symlink is involved
-    if not os.path.lexists(full):
-        return
-    if os.path.isdir(full):
-        report.mount("tmpfs", full, "tmpfs", linux.MS_RDONLY)
-    else:
-        report.mount("/dev/null", full, None, linux.MS_BIND)
-
-
-def _mount_sys(root: str, spec: SandboxSpec, report: _Reporter) -> None:
-    target = _inside(root, "/sys", report)
-    flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC | (0 if spec.privileged else linux.MS_RDONLY)
-    # A fresh sysfs, never a bind of the host's: a recursive bind would carry the host's
-    # writable cgroup mounts along.
-    report.mount("sysfs", target, "sysfs", flags)
-    if not spec.privileged:
-        for path in proc_masks.MASKED:
-            if path.startswith("/sys"):
-                _mask(root, path, report)
-
-
-def _mount_dev(root: str, spec: SandboxSpec, in_userns: bool, report: _Reporter) -> None:
-    dev = _inside(root, "/dev", report)
-    report.mount("tmpfs", dev, "tmpfs", linux.MS_NOSUID | linux.MS_STRICTATIME, devices.DEV_TMPFS)
-    for node in devices.NODES:
-        path = os.path.join(dev, node.name)
-        if in_userns:  # a user namespace may not mknod: bind the host's node, as rootless runc does
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            report.mount(f"/dev/{node.name}", path, None, linux.MS_BIND)
-            continue
-        report(f"mknod -m {node.mode:o} /dev/{node.name} c {node.major} {node.minor}")
-        os.mknod(path, stat.S_IFCHR | node.mode, os.makedev(node.major, node.minor))
-        os.chmod(path, node.mode)  # mknod's mode is filtered by the umask
-    for name, link in devices.LINKS:
-        os.symlink(link, os.path.join(dev, name))
-    for sub, mode in (("pts", 0o755), ("shm", 0o1777), ("mqueue", 0o755)):
-        os.mkdir(os.path.join(dev, sub), mode)
-    report.mount("devpts", os.path.join(dev, "pts"), "devpts", linux.MS_NOSUID | linux.MS_NOEXEC, devices.DEVPTS)
-    report.mount("shm", os.path.join(dev, "shm"), "tmpfs",
-                 linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, devices.SHM_TMPFS)
-    report.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
-    if spec.tty and spec.stdin is not None and os.isatty(spec.stdin):
-        console = os.path.join(dev, "console")
-        os.close(os.open(console, os.O_WRONLY | os.O_CREAT, 0o600))
-        report.mount(os.ttyname(spec.stdin), console, None, linux.MS_BIND)
-
-
-def _bind_generated(root: str, path: str, content: bytes, report: _Reporter) -> None:
-    """Bind a generated file over path: the container sees it, the layer diff never does
-    (unless the image lacked the file: then an empty mount point is left in the upperdir).
-
-    The file is written in the sandbox's own /dev tmpfs, bound, then unlinked: the bind keeps the
-    inode, and nothing of it remains visible in /dev.
-    """
-    etc = secure_join(root, "/etc")
-    if not os.path.isdir(etc) or os.path.islink(etc):
-        return
-    target = _inside(root, path, report, make="file")
-    if not os.path.isfile(target):
-        return
-    scratch = os.path.join(root, "dev", "." + os.path.basename(path))
-    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    try:
-        os.write(fd, content)
-    finally:
-        os.close(fd)
-    report.mount(scratch, target, None, linux.MS_BIND, shown_source=f"<generated {os.path.basename(path)}>")
-    os.unlink(scratch)
-
-
-def _exec(plan: _Plan, report: _Reporter) -> None:
+def _exec(plan: _Plan, report: jail.Reporter) -> None:
     """Inside the jail: stdio, fds, workdir, capabilities, user, no_new_privs, then execve."""
     spec = plan.spec
     for fd, target in ((spec.stdin, 0), (spec.stdout, 1), (spec.stderr, 2)):
@@ -601,7 +450,7 @@ def _exec(plan: _Plan, report: _Reporter) -> None:
     _execvpe(spec.argv, plan.env, report)
 
 
-def _execvpe(argv: list[str], env: dict[str, str], report: _Reporter) -> None:
+def _execvpe(argv: list[str], env: dict[str, str], report: jail.Reporter) -> None:
     """PATH search inside the rootfs; 127 when not found, 126 when not executable (as a shell)."""
     name = argv[0]
     candidates = [name] if "/" in name else [os.path.join(d or ".", name) for d in env["PATH"].split(":")]
