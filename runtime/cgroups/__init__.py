@@ -15,6 +15,7 @@ from typing import Callable
 
 from grammar.errors import PybuildError
 
+from .base import drop_empty_root
 from .hierarchy import Hierarchy, find_hierarchies
 from .v1 import V1Driver
 from .v2 import V2Driver
@@ -179,6 +180,7 @@ def sweep_stale(max_age_s: float = 60.0, root: str = "/proc/self/mountinfo") -> 
                     removed.append(path)
                 except OSError:
                     pass
+        drop_empty_root(top)
     return removed
 
 

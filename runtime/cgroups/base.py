@@ -10,6 +10,18 @@ from typing import Callable
 from .hierarchy import Hierarchy
 
 
+def drop_empty_root(root: str) -> None:
+    """`pybuild/` at a hierarchy's root is pybuild's own: once the cgroup just removed from it was
+    its last, remove it too, whichever process made it. rmdir fails harmlessly while another
+    sandbox still lives there; a creator racing us re-makes it (Driver.create retries).
+    Anything else (a --cgroup-parent) is left alone."""
+    if os.path.basename(root) == "pybuild" and os.path.ismount(os.path.dirname(root)):
+        try:
+            os.rmdir(root)
+        except OSError:
+            pass
+
+
 class Driver:
     def __init__(self, hierarchy: Hierarchy, rel: str, explain: Callable[[str], None] | None):
         self.hierarchy = hierarchy
@@ -35,7 +47,8 @@ class Driver:
                     if i == len(parts) - 1:
                         raise
                     break
-                except FileNotFoundError:
+                except FileNotFoundError:  # a parent was removed under us: make it again
+                    os.makedirs(os.path.dirname(cur), exist_ok=True)
                     time.sleep(0.01)
         if self._explain:
             names = ",".join(sorted(self.controllers)) or "unified"
@@ -105,3 +118,4 @@ class Driver:
                 os.rmdir(made)
             except OSError:
                 break
+        drop_empty_root(os.path.dirname(self.path))

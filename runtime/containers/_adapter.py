@@ -7,6 +7,7 @@ import ctypes
 import os
 import secrets
 import signal
+import time
 from dataclasses import dataclass, field
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
@@ -105,7 +106,12 @@ def _make_cgroups(limits: Limits | None) -> list[str]:
     dirs = []
     for ctrl in _CONTROLLERS:
         d = f"/sys/fs/cgroup/{ctrl}/pybuild/{name}"
-        os.makedirs(d)
+        for _attempt in range(50):  # a parallel removal may drop an empty pybuild/ under us
+            try:
+                os.makedirs(d)
+                break
+            except FileNotFoundError:
+                time.sleep(0.01)
         dirs.append(d)
     if limits and limits.memory:
         for f in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):

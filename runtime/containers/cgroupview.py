@@ -12,6 +12,8 @@ import signal
 import time
 from dataclasses import dataclass
 
+from runtime.cgroups.base import drop_empty_root
+
 
 def _cgroup_mounts() -> dict[str, str]:
     """controller set ("memory", "cpu,cpuacct", "" for cgroup2) -> mount point."""
@@ -117,6 +119,7 @@ def remove(dirs: list[str], timeout_s: float = 5.0) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
+        drop_empty_root(os.path.dirname(d))
 
 
 @dataclass(frozen=True)

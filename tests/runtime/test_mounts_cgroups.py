@@ -141,3 +141,25 @@ def test_v2_driver_on_the_real_cgroup2_mount():
         cg.remove()
         proc.wait()
     assert not os.path.exists(driver.path)
+
+
+@pytest.mark.cgroups
+def test_the_last_cgroup_out_removes_pybuild_root_whoever_made_it():
+    """pybuild/ at each hierarchy's root is pybuild's own. It may have been made by another pybuild
+    process (one that ended first), so removal must not depend on who made it: whoever removes the
+    last cgroup in it removes it too; while another cgroup lives there it stays."""
+    from runtime.cgroups import open_cgroups
+    from runtime.containers import cgroupview
+
+    first = open_cgroups("t-root-first")      # makes pybuild/ where it is missing
+    second = open_cgroups("t-root-second")    # finds pybuild/ made: not "its own"
+    roots = {os.path.dirname(d) for d in first.dirs}
+    first.remove()
+    assert all(os.path.isdir(r) for r in roots)   # second still lives there
+    second.remove()
+    assert not any(os.path.exists(r) for r in roots)
+
+    # The runner's view removes by path, from another process than the one that created them.
+    third = open_cgroups("t-root-third")
+    cgroupview.remove(list(third.dirs))
+    assert not any(os.path.exists(os.path.dirname(d)) for d in third.dirs)
