@@ -18,12 +18,10 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _runtime():
-    """The runtime wing's sandbox; the runner's temporary adapter until runtime/sandbox lands."""
-    try:
-        from runtime.mounts import mount_overlay, private_mount_namespace
-        from runtime.sandbox import SandboxSpec, spawn
-    except ImportError:
-        from runtime.containers._adapter import SandboxSpec, mount_overlay, private_mount_namespace, spawn
+    """The runtime wing's sandbox, imported only when a RUN step actually runs (start-up cost)."""
+    from runtime.mounts import mount_overlay, private_mount_namespace
+    from runtime.sandbox import SandboxSpec, spawn
+
     return SandboxSpec, spawn, mount_overlay, private_mount_namespace
 
 
