@@ -202,6 +202,7 @@ class _Build:
             base = Image.empty()
         else:
             base = self.base_image(ref, frm)
+            self.store.hold(base)  # an `rmi` of the base meanwhile must not take what we build on
         key = xxhash.xxh3_128_hexdigest(f"from {base.id}".encode())
         args = tuple((k, v) for k, v in scope.items() if k in platform_args())
         state = BuildState(image=base, key=key, args=args, stage_name=frm.stage_name)

@@ -4,20 +4,22 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from .digest import check_digest
 from .errors import BlobNotFound, DigestMismatch, SizeMismatch
 from .fsutil import fsync_dir, temp_name
 from .image import Descriptor
+from .leases import touch
 
 CHUNK = 1 << 20
 
 
 class BlobStore:
-    def __init__(self, root: str, tmpdir: str):
+    def __init__(self, root: str, tmpdir: str, on_write: Callable[[], None] = lambda: None):
         self.dir = os.path.join(root, "blobs", "sha256")
         self.tmpdir = tmpdir
+        self.on_write = on_write  # the store's lease: what this process writes is safe from gc
 
     def path(self, digest: str) -> str:
         return os.path.join(self.dir, check_digest(digest))
@@ -73,9 +75,10 @@ class BlobStore:
                    expected_size: int | None = None, media_type: str = "application/octet-stream") -> Descriptor:
         """Copy a stream in, hashing as it goes; checked, then renamed into place. Idempotent: if
         the blob is already there (another process won the race) the copy is simply dropped."""
+        self.on_write()
         if expected_digest is not None:
             check_digest(expected_digest)
-            if expected_size is not None and self.exists(expected_digest):
+            if expected_size is not None and self.exists(expected_digest) and touch(self.path(expected_digest)):
                 return Descriptor(media_type, expected_digest, expected_size)
         tmp = temp_name(self.tmpdir, "blob-")
         h = hashlib.sha256()
@@ -108,7 +111,7 @@ class BlobStore:
     def adopt(self, tmp: str, digest: str, size: int, media_type: str) -> Descriptor:
         """Move an already hashed and fsynced temp file (in tmp/) into place under its digest."""
         final = self.path(digest)
-        if os.path.exists(final):
+        if os.path.exists(final) and touch(final):
             os.unlink(tmp)
         else:
             os.chmod(tmp, 0o644)

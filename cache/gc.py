@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from . import mediatypes as mt
 from .errors import PybuildError
+from .fsutil import remove_path, temp_name
 from .image import Descriptor
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -78,38 +79,64 @@ def _walk(store, desc: Descriptor, out: Reachable, where: str) -> None:
 
 
 def collect(store, *, grace_seconds: float = 0, dry_run: bool = False) -> GcResult:
-    """Delete unreachable blobs and unpacked layers (not those a container names). Blobs younger
-    than `grace_seconds` are spared: a build in another process may be about to commit them."""
+    """Delete unreachable blobs and unpacked layers (not those a container names).
+
+    Spared too: whatever is not older than the oldest live lease (cache/leases.py) or than this
+    collection's own start, so a build, pull or load running in another process keeps the blobs it
+    has written but not yet tagged; and, with `grace_seconds`, whatever is younger than that."""
+    started = time.time()
     with store.lock("index"):
         keep = reachable(store)
         in_use = store.containers_text()
-        now = time.time()
+        leased = store.leases.oldest()
+        since = min(started - grace_seconds, leased if leased is not None else started)
         blobs, freed = [], 0
         for digest in list(store.blobs.digests()):
             if digest in keep.blobs:
                 continue
-            path = store.blobs.path(digest)
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                continue
-            if now - st.st_mtime < grace_seconds:
-                continue
-            if not dry_run:
-                os.unlink(path)
-            blobs.append(digest)
-            freed += st.st_size
+            size = _condemn(store, store.blobs.path(digest), since, dry_run, os.unlink)
+            if size is not None:
+                blobs.append(digest)
+                freed += size
         layers = []
         layers_dir = store._p("layers")
         for name in os.listdir(layers_dir):
             if _HEX.match(name) and f"sha256:{name}" not in keep.diff_ids and name not in in_use:
-                if not dry_run:
-                    shutil.rmtree(os.path.join(layers_dir, name), ignore_errors=True)
-                layers.append("sha256:" + name)
+                if _condemn(store, os.path.join(layers_dir, name), since, dry_run, remove_path) is not None:
+                    layers.append("sha256:" + name)
         for name in os.listdir(store._p("diffids")):
-            if _HEX.match(name) and f"sha256:{name}" not in keep.diff_ids and not dry_run:
-                os.unlink(store._p("diffids", name))
+            if _HEX.match(name) and f"sha256:{name}" not in keep.diff_ids:
+                _condemn(store, store._p("diffids", name), since, dry_run, os.unlink)
     return GcResult(tuple(blobs), tuple(layers), freed)
+
+
+def _condemn(store, path: str, since: float, dry_run: bool, remove) -> int | None:
+    """Remove `path` unless it was touched at or after `since`; its size if removed.
+
+    It is first renamed aside and checked again: a leaseholder that touches it between our stat and
+    our removal either freshened it before the rename (we see the new mtime and put it back) or
+    finds it gone (its touch fails and it writes the object again)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if st.st_mtime >= since:
+        return None
+    if dry_run:
+        return st.st_size
+    aside = temp_name(store.tmp, "gc-")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return None
+    if os.stat(aside).st_mtime >= since:
+        try:
+            os.rename(aside, path)
+        except OSError:  # a layer dir made again meanwhile: the new one stands, ours goes
+            remove_path(aside)
+        return None
+    remove(aside)
+    return st.st_size
 
 
 def prune_images(store, *, all_images: bool = False) -> list[str]:

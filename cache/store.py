@@ -19,17 +19,19 @@ from .digest import canonical_json, check_digest
 from .errors import ImageNotFound, MediaTypeError, StoreError
 from .fsutil import atomic_write, pid_alive, pid_of_temp, remove_path, temp_name
 from .image import Descriptor, Image, host_architecture
+from .leases import Leases, touch
 from .locks import file_lock
 from .reference import looks_like_id, parse_reference
 
-SUBDIRS = ("blobs/sha256", "layers", "cache", "containers", "work", "tmp", "locks", "diffids")
+SUBDIRS = ("blobs/sha256", "layers", "cache", "containers", "work", "tmp", "locks", "diffids", "leases")
 
 
 class Store:
     def __init__(self, root: str):
         self.root = os.path.abspath(root)
         self.tmp = os.path.join(self.root, "tmp")
-        self.blobs = BlobStore(self.root, self.tmp)
+        self.leases = Leases(os.path.join(self.root, "leases"))
+        self.blobs = BlobStore(self.root, self.tmp, self.leases.hold)
         self.build_cache = BuildCache(os.path.join(self.root, "cache"), self.tmp, self.record_layer)
 
     # --- opening ---
@@ -254,9 +256,10 @@ class Store:
             return
         path = self._p("diffids", check_digest(diff_id))
         data = canonical_json(layer.to_json())
+        self.leases.hold()
         try:
             with open(path, "rb") as f:
-                if f.read() == data:
+                if f.read() == data and touch(path):
                     return
         except FileNotFoundError:
             pass
@@ -300,10 +303,24 @@ class Store:
         under work/) the unpacked layer, sparing a re-extraction. If another process got there
         first its copy wins and `directory` is left to the caller. Returns layers/<hex>."""
         final = self._p("layers", check_digest(diff_id))
+        self.leases.hold()
         with self.lock(f"layer-{diff_id[7:]}"):
             if not os.path.isdir(final):
                 os.rename(directory, final)
+            touch(final)
         return final
+
+    def hold(self, image: Image) -> None:
+        """Keep `image`'s blobs and unpacked layers from a concurrent gc while this process lives
+        (a build on top of an image someone `rmi`s meanwhile still commits)."""
+        self.leases.hold()
+        for digest in [image.manifest_descriptor.digest if image.manifest_descriptor else None, image.id,
+                       *(layer.digest for layer in image.layers)]:
+            if digest:
+                touch(self.blobs.path(digest))
+        for diff_id in image.diff_ids:
+            touch(self._p("layers", check_digest(diff_id)))
+            touch(self._p("diffids", check_digest(diff_id)))
 
     # --- containers (owned by runtime/; read here only to protect what they use) ---
     def containers_text(self) -> str:

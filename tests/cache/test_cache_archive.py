@@ -129,6 +129,7 @@ def pybuild(root, *args, input=None):
 def test_cli_image_commands(store, tmp_path):
     img = _two_layer_image(store, tmp_path)
     root = store.root
+    store.leases.release()  # this process wrote the image: done, as a finished build would be
     out = pybuild(root, "images")
     assert out.returncode == 0 and out.stdout.split("\n")[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
     assert "example.com/ns/app" in out.stdout and img.short_id in out.stdout
