@@ -22,7 +22,7 @@ import errno
 import os
 import signal
 import termios
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from . import caps, explain, jail, linux, netns
@@ -157,11 +157,21 @@ def spawn(spec: SandboxSpec) -> SandboxProcess:
     cgroups = open_cgroups(spec.cgroup_id or os.urandom(8).hex(), spec.cgroup_parent, spec.explain)
     try:
         cgroups.set_limits(spec.limits)
-        cgroups.restrict_devices(spec.privileged)
+        if not cgroups.restrict_devices(spec.privileged):
+            plan = _without_mknod(plan)
         return _start(plan, cgroups)
     except BaseException:
         cgroups.remove()
         raise
+
+
+def _without_mknod(plan: _Plan) -> _Plan:
+    """No devices cgroup guards this sandbox (a cgroup v2 host): a root that could mknod a block
+    device could read the host's disks through it, so the capability goes instead."""
+    bit = 1 << caps.NAMES.index("MKNOD")
+    if plan.cap_mask & bit and plan.spec.explain:
+        plan.spec.explain("# no devices cgroup here (cgroup v2 needs eBPF): CAP_MKNOD dropped instead")
+    return replace(plan, cap_mask=plan.cap_mask & ~bit)
 
 
 def _plan(spec: SandboxSpec) -> _Plan:

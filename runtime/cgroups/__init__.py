@@ -66,13 +66,16 @@ class Cgroups:
             if needed:
                 getattr(driver, f"set_{ctrl}")(limits, self._explain)
 
-    def restrict_devices(self, privileged: bool) -> None:
+    def restrict_devices(self, privileged: bool) -> bool:
         """Docker's device rules: only the nodes /dev holds (and any mknod, without access), so a
-        container's root with CAP_MKNOD cannot open the host's disks. v1 only: cgroup v2 needs an
-        eBPF program for this (not done; the capability set and no_new_privs still apply)."""
+        container's root with CAP_MKNOD cannot open the host's disks. True when a devices cgroup
+        enforces them (v1); cgroup v2 would need an eBPF program, which pybuild does not load, so
+        there the caller drops CAP_MKNOD instead."""
         d = self._for("devices")
         if d is not None and hasattr(d, "set_devices"):
             d.set_devices(privileged)
+            return True
+        return privileged
 
     def add(self, pid: int) -> None:
         for d in self.drivers:

@@ -203,3 +203,29 @@ def test_explain_lines():
     assert explain.mount_line(None, "/b", None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY) == \
         "mount -o remount,bind,ro /b"
     assert explain.capsh_line(["SYS_ADMIN", "NET_ADMIN"]) == "capsh --drop=cap_sys_admin,cap_net_admin"
+
+
+def test_without_a_devices_cgroup_the_sandbox_loses_mknod(tmp_path):
+    """A cgroup v2 host has no devices controller (it needs eBPF): then CAP_MKNOD goes, or the
+    container's root could mknod the host's disk and read it. v1 keeps Docker's set."""
+    from runtime.cgroups import Cgroups
+    from runtime.sandbox import SandboxSpec, _plan, _without_mknod
+
+    top = tmp_path / "devices"
+    top.mkdir()
+    v1 = V1Driver(Hierarchy(1, str(top), frozenset({"devices"})), "pybuild/dev", None)
+    v1.create()
+    assert Cgroups([v1], None).restrict_devices(False) is True
+    assert _read(top / "pybuild" / "dev", "devices.deny") == "a"  # then the allow list, one rule per write
+    v2 = V2Driver(Hierarchy(2, str(tmp_path / "v2"), frozenset({"memory"})), "pybuild/dev", None)
+    assert Cgroups([v2], None).restrict_devices(False) is False
+    assert Cgroups([v2], None).restrict_devices(True) is True  # --privileged: every device anyway
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    lines: list[str] = []
+    plan = _plan(SandboxSpec(rootfs=str(root), argv=["true"], env={}, explain=lines.append))
+    assert "MKNOD" in caps.names_of(plan.cap_mask)
+    kept = caps.names_of(_without_mknod(plan).cap_mask)
+    assert "MKNOD" not in kept and len(kept) == 13
+    assert any("CAP_MKNOD dropped" in line for line in lines)
