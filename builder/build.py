@@ -57,14 +57,13 @@ def platform_args() -> dict[str, str]:
 
 
 def build(store, opts: BuildOptions, progress: Progress = lambda e: None) -> BuildResult:
-    from grammar.parser import parse, read_dockerfile
+    from grammar.cached import parse_and_lint
+    from grammar.parser import read_dockerfile
 
     dockerfile = opts.dockerfile or os.path.join(opts.context_dir, "Dockerfile")
     text, shown = read_dockerfile(dockerfile)
-    parsed = parse(text, shown)
-    from grammar.lint import lint
-
-    for warning in lint(parsed):
+    parsed, warnings = parse_and_lint(text, shown)
+    for warning in warnings:
         progress({"kind": "warning", "text": str(warning)})
     run = _Build(store, opts, parsed, dockerfile, progress)
     return run.run()
