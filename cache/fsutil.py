@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import shutil
 import stat
 
@@ -26,7 +25,7 @@ def fsync_dir(path: str) -> None:
 
 def temp_name(directory: str, prefix: str = "") -> str:
     """A fresh name in `directory` that says which process made it (the sweep checks the pid)."""
-    return os.path.join(directory, f"{prefix}{os.getpid()}-{secrets.token_hex(6)}")
+    return os.path.join(directory, f"{prefix}{os.getpid()}-{os.urandom(6).hex()}")
 
 
 def pid_of_temp(name: str) -> int | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import platform as _platform
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -42,7 +42,7 @@ class Descriptor:
 
 
 def host_architecture() -> str:
-    machine = _platform.machine()
+    machine = os.uname().machine  # what platform.machine() returns, without importing platform
     return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
 
 

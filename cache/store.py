@@ -280,11 +280,11 @@ class Store:
     def unpacked_layer(self, diff_id: str) -> str:
         """layers/<hex>: the layer as an overlay lowerdir; extracted once, under a lock, into a temp
         dir that is renamed when complete (a kill -9 leaves only tmp/, swept at next start)."""
-        from .extract import unpack_layer_blob
-
         final = self._p("layers", check_digest(diff_id))
         if os.path.isdir(final):
             return final
+        from .extract import unpack_layer_blob  # only now: a cached build never extracts
+
         with self.lock(f"layer-{diff_id[7:]}"):
             if os.path.isdir(final):
                 return final  # another process did it while we waited

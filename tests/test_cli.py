@@ -41,3 +41,30 @@ def test_version():
 def test_unknown_option_is_a_usage_error():
     out = _pybuild("--no-such-flag")
     assert out.returncode == 2
+
+
+def test_command_table_names_every_command_of_every_module():
+    """COMMAND_MODULES lets a call register only its own module (start-up); it must stay complete."""
+    import importlib
+
+    import typer
+
+    from builder import cli
+
+    registered = {}
+    for module in cli.all_modules():
+        app = typer.Typer()
+        importlib.import_module(f"builder.cli.{module}").register(app)
+        for c in app.registered_commands:
+            registered[c.name or c.callback.__name__.replace("_", "-")] = module
+        for g in app.registered_groups:
+            registered[g.name] = module
+    assert registered == cli.COMMAND_MODULES
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["images", "--help"], ["-t", "x", "--help"], []])
+def test_help_lists_or_routes(argv):
+    out = _pybuild(*argv)
+    assert out.returncode in (0, 2)
+    text = out.stdout + out.stderr
+    assert ("Usage: pybuild" in text) and (("build" in text and "images" in text) if argv in (["--help"], []) else True)

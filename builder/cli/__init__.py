@@ -2,14 +2,16 @@
 
 Every `builder/cli/<name>.py` module (except those starting with `_`) defines `register(app)` and is
 picked up here, so a command group lives in its own file. Command bodies import the core lazily:
-start-up cost is paid only by the command that needs it.
+start-up cost is paid only by the command that needs it. Registration is lazy too: typer turns every
+registered command's signature into click parameters on each call (~40 ms for all of them), so a
+run registers only the module of the command it runs, found in COMMAND_MODULES; `--help`, a bare
+`pybuild` and a word not in the table register them all.
 
 `build` is the default command: `pybuild -t NAME .` is `pybuild build -t NAME .`.
 """
 from __future__ import annotations
 
 import os
-import pkgutil
 import sys
 from importlib import import_module
 
@@ -21,7 +23,7 @@ from ._options import GLOBAL_FLAGS, GLOBAL_OPTIONS_WITH_VALUE, Options
 
 __version__ = "0.1.0"
 
-app = typer.Typer(
+_app = typer.Typer(
     name="pybuild",
     help="Build container images from Dockerfiles and run them: no daemon, just the kernel.",
     no_args_is_help=True,
@@ -30,6 +32,18 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+# Command (or command group) -> the module that registers it. tests/test_cli.py keeps this in step
+# with the modules; a command missing here still works (the full scan finds it), only slower.
+COMMAND_MODULES = {
+    "build": "build", "check": "check", "parse": "parse", "debootstrap": "debootstrap",
+    "images": "images", "tag": "images", "rmi": "images", "history": "images", "inspect": "images",
+    "image": "images", "save": "archive", "load": "archive", "import": "archive", "unpack": "archive",
+    "system": "system", "run": "run",
+    **{c: "containers" for c in ("ps", "stop", "kill", "start", "restart", "rm", "pause", "unpause",
+                                 "wait", "logs", "top", "stats", "export", "cp", "exec", "container")},
+}
+_registered: set[str] = set()
+
 
 def _version(value: bool) -> None:
     if value:
@@ -37,7 +51,7 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@_app.callback()
 def _global(
     ctx: typer.Context,
     root: str = typer.Option(None, "--root", help="Store location (default: $PYBUILD_ROOT, else /var/lib/pybuild as root).", metavar="DIR"),
@@ -47,24 +61,35 @@ def _global(
     ctx.obj = Options(root=root, debug=debug)
 
 
-def _register_commands() -> None:
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if not info.name.startswith("_"):
-            import_module(f"{__name__}.{info.name}").register(app)
+def _register(modules) -> None:
+    for name in sorted(set(modules) - _registered):
+        _registered.add(name)
+        import_module(f"{__name__}.{name}").register(_app)
 
 
-_register_commands()
+def all_modules() -> list[str]:
+    import pkgutil
+
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def __getattr__(name: str):
+    if name == "app":  # the whole CLI, as tests and `--help` see it
+        _register(all_modules())
+        return _app
+    raise AttributeError(name)
 
 
 def _command_names() -> set[str]:
+    app = _app
     names = {c.name for c in app.registered_commands if c.name}
     names |= {c.callback.__name__.replace("_", "-") for c in app.registered_commands if not c.name and c.callback}
     names |= {g.name for g in app.registered_groups if g.name}
     return names
 
 
-def route_default_command(argv: list[str], commands: set[str]) -> list[str]:
-    """Insert `build` where the first word after the global options is not a subcommand."""
+def _first_word(argv: list[str]) -> int:
+    """The index of the first word after the global options."""
     i = 0
     while i < len(argv):
         word = argv[i]
@@ -76,17 +101,40 @@ def route_default_command(argv: list[str], commands: set[str]) -> list[str]:
             i += 1
         else:
             break
+    return i
+
+
+def route_default_command(argv: list[str], commands: set[str]) -> list[str]:
+    """Insert `build` where the first word after the global options is not a subcommand."""
+    i = _first_word(argv)
     if i >= len(argv) or argv[i] in commands or argv[i] in ("-h", "--help", "--version"):
         return argv
     return argv[:i] + ["build"] + argv[i:]
 
 
+def _prepare(argv: list[str]) -> list[str]:
+    """Register what this call needs and route the default command."""
+    i = _first_word(argv)
+    word = argv[i] if i < len(argv) else None
+    if word in COMMAND_MODULES:
+        _register([COMMAND_MODULES[word]])
+        return argv
+    if word == "--version":
+        _register(["build"])  # a group needs one command; the eager callback exits first
+        return argv
+    if word is not None and word not in ("-h", "--help") and (word.startswith("-") or os.path.exists(word)):
+        _register(["build"])  # `pybuild -t x .`, `pybuild .`, `pybuild -`: the default command
+        return argv[:i] + ["build"] + argv[i:]
+    _register(all_modules())
+    return route_default_command(argv, _command_names())
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    argv = route_default_command(argv, _command_names())
+    argv = _prepare(argv)
     debug = "--debug" in argv or bool(os.environ.get("PYBUILD_DEBUG"))
     try:
-        app(args=argv, prog_name="pybuild")
+        _app(args=argv, prog_name="pybuild")
     except PybuildError as err:
         if debug:
             import traceback
