@@ -1,0 +1,204 @@
+"""Pull: manifest (or index -> this platform's manifest), config and layers into the store.
+
+Nothing unverified enters the store: a manifest fetched by digest must hash to it (and one fetched
+by tag to the Docker-Content-Digest the registry names), every blob is streamed into tmp/ while its
+size and sha256 are checked, and only then renamed into blobs/. Layers come down in parallel; a
+download cut short resumes with a Range request (or starts again if the registry ignores Range);
+a blob the store already has is never fetched; two processes pulling one blob take turns on a lock
+and the second finds it done.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from .. import mediatypes as mt
+from ..errors import DigestMismatch, SizeMismatch
+from ..fsutil import temp_name
+from ..image import Descriptor, Image, host_architecture
+from ..reference import parse_reference
+from .errors import RegistryError
+from .transport import ATTEMPTS, BACKOFF_START, Client, scope
+
+MANIFEST_ACCEPT = ", ".join([mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST])
+MANIFEST_MAX = 4 << 20          # the distribution spec's limit on manifests
+PARALLEL_LAYERS = 4
+CHUNK = 1 << 20
+Progress = Callable[[dict], None]
+
+
+def pull(store, ref: str, platform: str | None = None, progress: Progress | None = None, *,
+         tls_verify: bool | None = None, client: Client | None = None) -> Image:
+    """Pull `ref` into the store and tag it (a digest-only reference stays untagged)."""
+    progress = progress or (lambda e: None)
+    r = parse_reference(ref)
+    client = client or Client(r.registry, tls_verify=tls_verify)
+    store.leases.hold()
+    progress({"kind": "status", "text": f"pulling {r.familiar}"})
+    raw, media_type, digest = fetch_manifest(client, r.repository, r.digest or r.tag)
+    doc = _json(raw, f"{client.where(r.repository)} manifest {digest}")
+    if media_type in mt.INDEXES or "manifests" in doc:
+        store.blobs.put_bytes(raw, media_type)  # keep the index: its digest is the one people pin
+        child = select_platform(doc, platform, f"{client.where(r.repository)}@{digest}")
+        raw, media_type, digest = fetch_manifest(client, r.repository, child.digest)
+        doc = _json(raw, f"{client.where(r.repository)} manifest {digest}")
+    if media_type not in mt.MANIFESTS:
+        raise RegistryError(f"{client.where(r.repository)}: manifest {digest} has media type {media_type!r}",
+                            hint="pybuild reads OCI and Docker schema 2 images (schema 1 is long deprecated)")
+    config_desc = Descriptor.from_json(doc["config"])
+    layers = [Descriptor.from_json(d) for d in doc.get("layers", [])]
+    for layer in layers:
+        if layer.media_type not in mt.LAYERS:
+            raise RegistryError(f"{client.where(r.repository)}: layer {layer.digest} has media type "
+                                f"{layer.media_type!r}", hint="pybuild reads tar layers: plain, gzip or zstd")
+    fetch_blob(store, client, r.repository, config_desc, progress, what="config")
+    config_bytes = store.blobs.get(config_desc.digest)
+    config = _json(config_bytes, f"{client.where(r.repository)} config {config_desc.digest}")
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    if len(diff_ids) != len(layers):
+        raise RegistryError(f"{client.where(r.repository)}: manifest {digest} lists {len(layers)} layers "
+                            f"but its config {len(diff_ids)} diff_ids", hint="the image is broken; ask its publisher")
+    missing = [d for d in layers if not store.blobs.exists(d.digest)]
+    for d in layers:
+        if d not in missing:
+            progress({"kind": "transfer", "id": d.digest[7:19], "action": "exists", "done": d.size, "total": d.size})
+    if missing:
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_LAYERS, len(missing))) as pool:
+            for f in [pool.submit(fetch_blob, store, client, r.repository, d, progress) for d in missing]:
+                f.result()
+    image = store.commit(Image(doc, config, None, config_bytes), manifest_bytes=raw)
+    from .sources import remember
+
+    remember(store, r.registry, r.repository, [config_desc.digest] + [d.digest for d in layers])
+    if r.tag and not r.digest:
+        store.tag(r.name, image)
+    progress({"kind": "status", "text": f"pulled {r.familiar}: {image.digest}"})
+    return image
+
+
+def fetch_manifest(client: Client, repository: str, reference: str) -> tuple[bytes, str, str]:
+    """(bytes, media type, digest) of a manifest or index, verified as the module says."""
+    where = client.where(repository)
+    resp = client.request("GET", f"/v2/{repository}/manifests/{reference}", scopes=[scope(repository)],
+                          headers={"Accept": MANIFEST_ACCEPT}, stream=True, what=f"manifest {reference}")
+    with resp:
+        raw = resp.raw.read(MANIFEST_MAX + 1, decode_content=True)
+        header_digest = resp.headers.get("Docker-Content-Digest", "")
+        content_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+    if len(raw) > MANIFEST_MAX:
+        raise RegistryError(f"{where}: manifest {reference} is larger than {MANIFEST_MAX} bytes")
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    if reference.startswith("sha256:") and digest != reference:
+        raise DigestMismatch(reference, digest, f"{where}: manifest {reference}")
+    if header_digest.startswith("sha256:") and header_digest != digest:
+        raise DigestMismatch(header_digest, digest, f"{where}: manifest {reference} (Docker-Content-Digest)")
+    media_type = _json(raw, f"{where} manifest {reference}").get("mediaType") or content_type
+    return raw, media_type, digest
+
+
+def select_platform(index: dict, platform: str | None, where: str) -> Descriptor:
+    """The manifest for `platform` (os/arch[/variant]; default this host, linux) from an index."""
+    want_os, want_arch, want_variant = _split_platform(platform)
+    offered = []
+    for m in index.get("manifests", []):
+        p = m.get("platform") or {}
+        offered.append("/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x))
+        if p.get("os") != want_os or p.get("architecture") != want_arch:
+            continue
+        variant = p.get("variant") or ("v8" if want_arch == "arm64" else "")
+        if want_variant and variant != want_variant:
+            continue
+        return Descriptor.from_json(m)
+    wanted = "/".join(x for x in (want_os, want_arch, want_variant) if x)
+    raise RegistryError(f"{where}: no image for {wanted} (the index offers: {', '.join(offered) or 'nothing'})",
+                        hint="pick one of those with --platform")
+
+
+def _split_platform(platform: str | None) -> tuple[str, str, str]:
+    if not platform:
+        return "linux", host_architecture(), ""
+    parts = platform.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        from grammar.errors import UsageError
+
+        raise UsageError(f"--platform {platform!r}: expected os/arch or os/arch/variant, e.g. linux/amd64")
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+
+
+def fetch_blob(store, client: Client, repository: str, desc: Descriptor, progress: Progress,
+               what: str = "layer") -> None:
+    """Stream one blob into the store, verified; resumes with Range after a cut."""
+    if store.blobs.exists(desc.digest):
+        return
+    with store.lock(f"blob-{desc.digest[7:]}"):
+        if store.blobs.exists(desc.digest):
+            return  # another process pulled it while we waited
+        tmp = temp_name(store.tmp, "pull-")
+        try:
+            _download(client, repository, desc, tmp, progress, what)
+            store.leases.hold()
+            store.blobs.adopt(tmp, desc.digest, desc.size, desc.media_type)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _download(client: Client, repository: str, desc: Descriptor, tmp: str, progress: Progress, what: str) -> None:
+    import requests
+    import urllib3
+
+    where = f"{client.where(repository)}: {what} {desc.digest}"
+    short = desc.digest[7:19]
+    h = hashlib.sha256()
+    got = 0
+    cuts = 0
+    delay = BACKOFF_START
+    with open(tmp, "wb") as out:
+        while True:
+            headers = {"Range": f"bytes={got}-"} if got else {}
+            resp = client.request("GET", f"/v2/{repository}/blobs/{desc.digest}", scopes=[scope(repository)],
+                                  headers=headers, stream=True, ok=(200, 206), what=f"{what} {desc.digest}")
+            if got and resp.status_code == 200:  # Range ignored: the whole blob again
+                out.seek(0)
+                out.truncate()
+                h, got = hashlib.sha256(), 0
+            try:
+                with resp:
+                    for chunk in resp.iter_content(CHUNK):
+                        got += len(chunk)
+                        if got > desc.size:
+                            raise SizeMismatch(desc.digest, desc.size, got)
+                        out.write(chunk)
+                        h.update(chunk)
+                        progress({"kind": "transfer", "id": short, "action": "pull", "done": got, "total": desc.size})
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+                cut = f"{type(err).__name__}"
+            else:
+                cut = "" if got == desc.size else f"the body ended at {got} of {desc.size} bytes"
+            if not cut:
+                break
+            cuts += 1
+            if cuts >= ATTEMPTS:
+                raise RegistryError(f"{where}: download failed {cuts} times (last: {cut})",
+                                    hint="check the network and the registry, then pull again")
+            progress({"kind": "status", "text": f"{short}: {cut}; resuming at byte {got}"})
+            client.sleep(delay)
+            delay *= 2
+        out.flush()
+        os.fsync(out.fileno())
+    actual = "sha256:" + h.hexdigest()
+    if actual != desc.digest:
+        raise DigestMismatch(desc.digest, actual, where)
+
+
+def _json(raw: bytes, what: str) -> dict:
+    try:
+        doc = json.loads(raw)
+    except ValueError as err:
+        raise RegistryError(f"{what}: not valid JSON ({err})") from None
+    if not isinstance(doc, dict):
+        raise RegistryError(f"{what}: not a JSON object")
+    return doc
