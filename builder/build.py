@@ -33,6 +33,9 @@ class BuildOptions:
     labels: tuple[tuple[str, str], ...] = ()
     source_date_epoch: int | None = None
     network: str = "host"
+    pull: str = "missing"                    # FROM images: always | missing | never (cache.registry)
+    platform: str | None = None              # os/arch[/variant] picked from a pulled index
+    tls_verify: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class BuildResult:
     steps: int
     cached: int
     explanations: tuple[str, ...] = field(default=())
+    cache_keys: tuple[str, ...] = field(default=())   # this build's layer steps (what --cache-to exports)
 
 
 PROXY_ARGS = frozenset(n for p in ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY")
@@ -81,6 +85,7 @@ class _Build:
         self.stages: dict[str, BuildState] = {}
         self.steps = self.cached = 0
         self.explanations: list[str] = []
+        self.cache_keys: list[str] = []
         from contextlib import ExitStack
 
         self.cleanup = ExitStack()   # scratch trees of --from sources live until the build ends
@@ -152,7 +157,7 @@ class _Build:
             if frm.stage_name:
                 self.stages[frm.stage_name.lower()] = state
         image = self.finish(state.image)
-        return BuildResult(image, self.steps, self.cached, tuple(self.explanations))
+        return BuildResult(image, self.steps, self.cached, tuple(self.explanations), tuple(self.cache_keys))
 
     def finish(self, image):
         from cache.image import now_iso
@@ -223,16 +228,17 @@ class _Build:
     def base_image(self, ref: str, frm):
         from cache.errors import ImageNotFound
 
-        try:
-            return self.store.resolve(ref)
-        except ImageNotFound:
-            pass
-        try:
-            from cache.registry import ensure_image
-        except ImportError:
-            raise BuildError(f"{self.where(frm)}: image {ref} not found in the store",
-                             hint="pull it or make it with `pybuild debootstrap`") from None
-        return ensure_image(self.store, ref, "missing", None, self.progress)
+        if self.opts.pull != "always":
+            try:
+                return self.store.resolve(ref, self.opts.platform)
+            except ImageNotFound:
+                if self.opts.pull == "never":
+                    raise BuildError(f"{self.where(frm)}: image {ref} is not in the store (--pull=never)",
+                                     hint="pull it, make it with `pybuild debootstrap`, or drop --pull=never") from None
+        from cache.registry import ensure_image
+
+        return ensure_image(self.store, ref, self.opts.pull, self.opts.platform, self.progress,
+                            tls_verify=self.opts.tls_verify)
 
     def from_tree(self, name: str, state: BuildState) -> tuple[dict, str]:
         """COPY --from: a built stage (by name or index) or an image, flattened once per build."""
@@ -277,6 +283,7 @@ class _Build:
             history["created"] = self.created()
         entry = None if self.opts.no_cache else self.store.build_cache.get(key)
         self.steps += 1
+        self.cache_keys.append(key)
         if entry is not None and entry.layer is not None:
             self.cached += 1
             self.progress({"kind": "cached", "line": ins.span.line, "text": ins.original})

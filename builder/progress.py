@@ -49,5 +49,36 @@ class _Lines:
             self._print(f"warning: {event.get('text')}", "yellow")
         elif kind == "log":
             self._print(f"#{self.n} {event.get('text', '').rstrip()}")
+        elif kind in ("status", "transfer"):
+            line = transfer_line(event)
+            if line:
+                self._print(line)
         elif kind == "done":
             self._print(f"built {event.get('image')}{took} " + " ".join(event.get("tags", [])), "green")
+
+
+_ACTIONS = {"pull": "downloaded", "push": "pushed", "exists": "already there", "mounted": "mounted from another repository"}
+
+
+def transfer_line(event: dict) -> str | None:
+    """A registry event as one line; a transfer only when it ends (lines, not a redrawn bar)."""
+    if event.get("kind") == "status":
+        return str(event.get("text", ""))
+    action, done, total = event.get("action"), event.get("done", 0), event.get("total", 0)
+    if action in ("pull", "push") and done != total:
+        return None
+    return f"{event.get('id')}: {_ACTIONS.get(action, action)} ({done / 1e6:.1f} MB)"
+
+
+def transfer_printer(out: TextIO) -> Callable[[dict], None]:
+    """For pull/push: layers move in parallel threads, so each line is printed whole, under a lock."""
+    import threading
+
+    lock = threading.Lock()
+
+    def emit(event: dict) -> None:
+        line = transfer_line(event)
+        if line:
+            with lock:
+                print(line, file=out, flush=True)
+    return emit

@@ -68,3 +68,16 @@ def test_help_lists_or_routes(argv):
     assert out.returncode in (0, 2)
     text = out.stdout + out.stderr
     assert ("Usage: pybuild" in text) and (("build" in text and "images" in text) if argv in (["--help"], []) else True)
+
+
+def test_every_command_has_working_help():
+    """Help text is rendered through rich markup: a `[x]` in it breaks --help at run time."""
+    from typer.testing import CliRunner
+
+    from builder import cli
+
+    runner = CliRunner()
+    for name in sorted(cli.COMMAND_MODULES):
+        result = runner.invoke(cli.app, [name, "--help"])
+        assert result.exit_code == 0, f"pybuild {name} --help: {result.output or result.exception!r}"
+        assert "Usage:" in result.output

@@ -38,7 +38,8 @@ COMMAND_MODULES = {
     "build": "build", "check": "check", "parse": "parse", "debootstrap": "debootstrap",
     "images": "images", "tag": "images", "rmi": "images", "history": "images", "inspect": "images",
     "image": "images", "save": "archive", "load": "archive", "import": "archive", "unpack": "archive",
-    "system": "system", "run": "run",
+    "system": "system", "run": "run", "pull": "registry", "push": "registry", "login": "registry",
+    "logout": "registry",
     **{c: "containers" for c in ("ps", "stop", "kill", "start", "restart", "rm", "pause", "unpause",
                                  "wait", "logs", "top", "stats", "export", "cp", "exec", "container")},
 }

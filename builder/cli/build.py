@@ -44,6 +44,11 @@ def register(app: typer.Typer) -> None:
         progress: str = typer.Option("auto", "--progress", help="auto, tty, plain or json."),
         network: str = typer.Option("host", "--network", help="RUN steps' network: host or none."),
         output: Optional[str] = typer.Option(None, "--output", "-o", help="Also write the image: type=oci|docker,dest=FILE."),
+        pull: str = typer.Option("missing", "--pull", help="FROM images: always, missing (pull if absent) or never."),
+        platform: Optional[str] = typer.Option(None, "--platform", help="os/arch or os/arch/variant of pulled base images."),
+        cache_from: List[str] = typer.Option([], "--cache-from", help="Import a build cache a --cache-to pushed (REF)."),
+        cache_to: Optional[str] = typer.Option(None, "--cache-to", help="Push this build's cache to a registry (REF)."),
+        tls_verify: Optional[str] = typer.Option(None, "--tls-verify", help="false: registries over plain http / unverified TLS."),
     ) -> None:
         from builder.build import BuildOptions, build
         from builder.progress import renderer
@@ -56,6 +61,11 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--network {network!r}: use host or none")
         if path != "-" and not os.path.isdir(path):
             raise UsageError(f"build context {path!r} is not a directory")
+        if pull not in ("always", "missing", "never"):
+            raise UsageError(f"--pull={pull!r}: use always, missing or never")
+        from .registry import tls_flag
+
+        tls = tls_flag(tls_verify)
         out_fmt, out_dest = _output(output) if output else (None, None)
         sde = os.environ.get("SOURCE_DATE_EPOCH")
         store = Store.open(ctx.obj.store_root())
@@ -65,8 +75,18 @@ def register(app: typer.Typer) -> None:
                 context_dir=context_dir, dockerfile=os.path.abspath(file) if file else None,
                 tags=tuple(tag), build_args=_pairs(build_arg, "--build-arg", True), target=target,
                 no_cache=no_cache, explain_cache=explain_cache, labels=_pairs(label, "--label", False),
-                source_date_epoch=int(sde) if sde and sde.isdigit() else None, network=network)
-            result = build(store, opts, renderer("quiet" if quiet else progress, sys.stderr))
+                source_date_epoch=int(sde) if sde and sde.isdigit() else None, network=network,
+                pull=pull, platform=platform, tls_verify=tls)
+            show = renderer("quiet" if quiet else progress, sys.stderr)
+            for ref in cache_from:
+                from cache.registry import import_cache
+
+                import_cache(store, ref, show, tls_verify=tls)
+            result = build(store, opts, show)
+            if cache_to:
+                from cache.registry import export_cache
+
+                export_cache(store, cache_to, show, tls_verify=tls, keys=result.cache_keys)
         if out_dest:
             from cache.archive import save
 

@@ -60,10 +60,10 @@ def logout(registry):
     return cfg.erase_credentials(registry)
 
 
-def export_cache(store, ref, progress=None, *, tls_verify=None):
+def export_cache(store, ref, progress=None, *, tls_verify=None, keys=None):
     from .cachesync import export_cache as _export
 
-    return _export(store, ref, progress, tls_verify=tls_verify)
+    return _export(store, ref, progress, tls_verify=tls_verify, keys=keys)
 
 
 def import_cache(store, ref, progress=None, *, tls_verify=None):
