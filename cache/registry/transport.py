@@ -119,26 +119,26 @@ class Client:
                 continue
             if resp.status_code in ok:
                 return resp
-            raise self._status_error(resp, what)
-        raise TransientError(f"{self.where()}: {what}: giving up after {attempts} attempt(s) ({last_error})",
+            raise self._status_error(resp, what, self.where(_repository_of(path)))
+        raise TransientError(f"{self.where(_repository_of(path))}: {what}: giving up after {attempts} attempt(s) ({last_error})",
                              hint="check that the registry is up and reachable, then try again")
 
     def _backoff(self, seconds: float, attempt: int) -> None:
         if attempt < ATTEMPTS:
             self.sleep(min(seconds, RETRY_AFTER_MAX))
 
-    def _status_error(self, resp, what: str) -> RegistryError:
+    def _status_error(self, resp, what: str, place: str) -> RegistryError:
         detail = _error_detail(resp)
         resp.close()
         if resp.status_code == 401:
             who = f"as {self.creds.username}" if self.creds else "anonymously"
-            return AuthError(f"{self.where()}: {what}: unauthorized {who}{detail}",
+            return AuthError(f"{place}: {what}: unauthorized {who}{detail}",
                              hint=f"run `pybuild login {self.registry}` with an account that may do this")
         if resp.status_code == 403:
-            return AuthError(f"{self.where()}: {what}: denied{detail}", hint="the account lacks the permission")
+            return AuthError(f"{place}: {what}: denied{detail}", hint="the account lacks the permission")
         if resp.status_code == 404:
-            return NotFound(f"{self.where()}: {what}: not found{detail}", hint="check the name, tag or digest")
-        return RegistryError(f"{self.where()}: {what}: {resp.status_code} {resp.reason}{detail}")
+            return NotFound(f"{place}: {what}: not found{detail}", hint="check the name, tag or digest")
+        return RegistryError(f"{place}: {what}: {resp.status_code} {resp.reason}{detail}")
 
     # --- auth ---
     def _authorization(self, scopes: tuple[str, ...]) -> str | None:
@@ -202,6 +202,12 @@ class Client:
     def ping(self) -> None:
         """GET /v2/ with auth: proves the registry speaks v2 and accepts the credentials."""
         self.request("GET", "/v2/", what="GET /v2/")
+
+
+def _repository_of(path: str) -> str | None:
+    """The repository a /v2/<name>/(manifests|blobs|tags)/... URL is about, for error messages."""
+    m = re.search(r"/v2/(.+?)/(?:manifests|blobs|tags)/", path)
+    return m.group(1) if m else None
 
 
 def scope(repository: str, actions: str = "pull") -> str:

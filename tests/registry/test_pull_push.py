@@ -1,0 +1,147 @@
+"""Pull and push against a real docker-registry: digests kept, nothing fetched twice, blobs the
+registry has never sent again, cross-repository mounts, chunked uploads, media types."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import requests
+
+from cache import gc
+from cache import mediatypes as mt
+from cache.registry import pull, push
+from cache.store import Store
+from conftest import tiny_image
+
+pytestmark = pytest.mark.registry
+
+
+def test_clean_store_pulls_the_pushed_base_with_its_digest(seed, clean_store, faults):
+    remote = seed.remote.replace(seed.remote.split("/")[0], faults.host)
+    events: list[dict] = []
+    img = pull(clean_store, remote, progress=events.append)
+    assert img.digest == seed.digest == seed.base.digest
+    assert img.id == seed.base.id
+    assert clean_store.resolve(remote).digest == seed.digest
+    assert gc.check(clean_store) == []
+    layer = seed.base.layers[0]
+    done = [e for e in events if e["kind"] == "transfer" and e["action"] == "pull" and e["done"] == e["total"]]
+    assert {e["id"] for e in done} >= {layer.digest[7:19]}
+    # pulled again: the manifest is read, no blob is fetched
+    faults.clear()
+    assert pull(clean_store, remote).digest == seed.digest
+    assert faults.requests("GET", "/blobs/") == []
+
+
+def test_pull_by_digest_stays_untagged(seed, clean_store, registry):
+    name = f"{registry.host}/debian@{seed.digest}"
+    img = pull(clean_store, name)
+    assert img.digest == seed.digest
+    assert [r for r, _ in clean_store.list_images() if r] == []
+
+
+def test_second_push_only_asks(seed, faults):
+    dest = f"{faults.host}/debian:bookworm"
+    assert push(seed.store, seed.base, dest) == seed.digest
+    assert faults.requests("HEAD", "/blobs/")
+    assert faults.requests("POST") == [] and faults.requests("PATCH") == []
+    assert [r[1] for r in faults.requests("PUT")] == ["/v2/debian/manifests/bookworm"]
+
+
+def test_push_mounts_blobs_from_another_repository(seed, faults, registry):
+    digest = push(seed.store, seed.base, f"{faults.host}/copies/debian:mounted")
+    assert digest == seed.digest
+    mounts = faults.requests("POST", r"mount=sha256")
+    assert mounts and all("from=debian" in path for _, path, _ in mounts)
+    assert faults.requests("PATCH") == []
+    manifest = requests.get(f"http://{registry.host}/v2/copies/debian/manifests/mounted",
+                            headers={"Accept": mt.OCI_MANIFEST}, timeout=10)
+    assert manifest.headers["Docker-Content-Digest"] == seed.digest
+
+
+def test_manifest_put_with_its_media_type_and_exact_bytes(seed, registry):
+    resp = requests.get(f"http://{registry.host}/v2/debian/manifests/bookworm",
+                        headers={"Accept": f"{mt.OCI_MANIFEST}, {mt.DOCKER_MANIFEST}"}, timeout=10)
+    assert resp.headers["Content-Type"] == seed.base.manifest.get("mediaType", mt.OCI_MANIFEST)
+    assert resp.content == seed.store.blobs.get(seed.digest)
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_layers_of_each_compression_round_trip(tmp_path, registry, compression):
+    from cache.archive import store_layer_stream
+    from cache.image import Image
+    from conftest import tar_of
+    import io
+
+    src = Store.open(str(tmp_path / "src"))
+    layer = store_layer_stream(src, io.BytesIO(tar_of({"etc/which": compression.encode()})), compression=compression)
+    img = src.commit(Image.empty().with_layer(layer, {"created_by": "test"}))
+    ref = f"{registry.host}/compressions:{compression}"
+    digest = push(src, img, ref)
+    dst = Store.open(str(tmp_path / "dst"))
+    got = pull(dst, ref)
+    assert got.digest == digest and got.layers[0].media_type == img.layers[0].media_type
+    assert gc.check(dst) == []
+
+
+def test_chunked_upload_of_a_big_blob(tmp_path, registry, faults, monkeypatch):
+    """Blobs above CHUNKED_ABOVE go up in PATCHes with Content-Range, then PUT ?digest=."""
+    from cache.registry import push as push_mod_api  # noqa: F401  (the public name stays importable)
+    import cache.registry.push as push_mod
+
+    monkeypatch.setattr(push_mod, "CHUNKED_ABOVE", 1000)
+    monkeypatch.setattr(push_mod, "CHUNK_SIZE", 4096)
+    src = Store.open(str(tmp_path / "src"))
+    img = tiny_image(src, None, {f"f{i}": os.urandom(4096) for i in range(8)})  # incompressible
+    digest = push(src, img, f"{faults.host}/chunked:1")
+    patches = faults.requests("PATCH")
+    assert len(patches) >= 2
+    ranges = [h.get("Content-Range") for _, _, h in patches]
+    assert ranges[0].startswith("0-") and all(ranges)
+    dst = Store.open(str(tmp_path / "dst"))
+    assert pull(dst, f"{registry.host}/chunked:1").digest == digest
+
+
+def test_unknown_tag_and_repository_are_clear_errors(registry, clean_store):
+    from cache.registry import NotFound
+
+    with pytest.raises(NotFound) as err:
+        pull(clean_store, f"{registry.host}/debian:no-such-tag")
+    message = str(err.value)
+    assert registry.host in message and "debian" in message and "no-such-tag" in message
+
+
+def test_unreachable_registry_gives_up_with_a_clear_error(clean_store):
+    from regservers import free_port
+
+    from cache.registry import RegistryError
+    from cache.registry.pull import pull as pull_with
+    from cache.registry.transport import Client
+
+    host = f"127.0.0.1:{free_port()}"
+    naps: list[float] = []
+    with pytest.raises(RegistryError) as err:
+        pull_with(clean_store, f"{host}/x:1", client=Client(host, sleep=naps.append))
+    assert host in str(err.value) and "giving up" in str(err.value)
+    assert len(naps) >= 3 and naps == sorted(naps)  # exponential backoff
+
+
+def test_cli_pull_and_push(pybuild, seed, registry, tmp_path):
+    out = pybuild("pull", "-q", seed.remote, root=tmp_path / "a")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == seed.digest
+    out = pybuild("push", seed.remote, f"{registry.host}/cli/debian:pushed", root=tmp_path / "a")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == seed.digest
+    out = pybuild("pull", f"{registry.host}/debian:nope", root=tmp_path / "a")
+    assert out.returncode == 1 and "nope" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_registry_manifest_is_an_oci_image_skopeo_reads(seed, registry):
+    import subprocess
+
+    out = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{seed.remote}"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["config"]["digest"] == seed.base.id
