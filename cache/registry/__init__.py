@@ -15,13 +15,13 @@ POLICIES = ("always", "missing", "never")
 
 
 def pull(store, ref, platform=None, progress=None, *, tls_verify=None):
-    from .pull import pull as _pull
+    from .puller import pull as _pull
 
     return _pull(store, ref, platform, progress, tls_verify=tls_verify)
 
 
 def push(store, image_or_ref, dest_ref, progress=None, *, tls_verify=None):
-    from .push import push as _push
+    from .pusher import push as _push
 
     return _push(store, image_or_ref, dest_ref, progress, tls_verify=tls_verify)
 

@@ -26,7 +26,7 @@ Progress = Callable[[dict], None]
 def export_cache(store, ref: str, progress: Progress | None = None, *, tls_verify: bool | None = None,
                  keys: Iterable[str] | None = None) -> str:
     """Push the build cache (all of it, or only `keys`) to `ref`; returns the manifest digest."""
-    from .push import push_blob, put_manifest
+    from .pusher import push_blob, put_manifest
     from .transport import Client
 
     progress = progress or (lambda e: None)
@@ -59,7 +59,7 @@ def export_cache(store, ref: str, progress: Progress | None = None, *, tls_verif
 
 def import_cache(store, ref: str, progress: Progress | None = None, *, tls_verify: bool | None = None) -> int:
     """Fetch the cache artifact at `ref` into the store's build cache; returns the entries added."""
-    from .pull import _json, fetch_blob, fetch_manifest
+    from .puller import _json, fetch_blob, fetch_manifest
     from .transport import Client
 
     progress = progress or (lambda e: None)

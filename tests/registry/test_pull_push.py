@@ -88,7 +88,7 @@ def test_layers_of_each_compression_round_trip(tmp_path, registry, compression):
 def test_chunked_upload_of_a_big_blob(tmp_path, registry, faults, monkeypatch):
     """Blobs above CHUNKED_ABOVE go up in PATCHes with Content-Range, then PUT ?digest=."""
     from cache.registry import push as push_mod_api  # noqa: F401  (the public name stays importable)
-    import cache.registry.push as push_mod
+    import cache.registry.pusher as push_mod
 
     monkeypatch.setattr(push_mod, "CHUNKED_ABOVE", 1000)
     monkeypatch.setattr(push_mod, "CHUNK_SIZE", 4096)
@@ -116,7 +116,7 @@ def test_unreachable_registry_gives_up_with_a_clear_error(clean_store):
     from regservers import free_port
 
     from cache.registry import RegistryError
-    from cache.registry.pull import pull as pull_with
+    from cache.registry.puller import pull as pull_with
     from cache.registry.transport import Client
 
     host = f"127.0.0.1:{free_port()}"

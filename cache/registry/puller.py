@@ -26,7 +26,7 @@ from .transport import ATTEMPTS, BACKOFF_START, Client, scope
 MANIFEST_ACCEPT = ", ".join([mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST])
 MANIFEST_MAX = 4 << 20          # the distribution spec's limit on manifests
 PARALLEL_LAYERS = 4
-CHUNK = 1 << 20
+CHUNK = 1 << 16         # small reads: a body cut short keeps what came, and the resume starts there
 Progress = Callable[[dict], None]
 
 
