@@ -10,6 +10,7 @@ own media type as Content-Type, so its digest is the one the store has.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 from urllib.parse import urlencode, urljoin
 
@@ -20,7 +21,8 @@ from .errors import RegistryError, TransientError
 from .transport import ATTEMPTS, Client, scope
 
 CHUNKED_ABOVE = 64 << 20
-CHUNK_SIZE = 16 << 20
+CHUNK_SIZE = 32 << 20
+PARALLEL_BLOBS = 4
 Progress = Callable[[dict], None]
 
 
@@ -37,8 +39,10 @@ def push(store, image_or_ref, dest_ref: str, progress: Progress | None = None, *
 
     sources = known(store, r.registry)
     blobs = [*image.layers, image.config_descriptor]
-    for desc in blobs:
-        push_blob(store, client, repo, desc, progress, mount_from=sources.get(desc.digest))
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_BLOBS, len(blobs))) as pool:  # as skopeo: blobs side by side
+        for job in [pool.submit(push_blob, store, client, repo, d, progress, mount_from=sources.get(d.digest))
+                    for d in blobs]:
+            job.result()
     raw = store.blobs.get(image.digest) if image.digest else None
     if raw is None:
         raise RegistryError(f"image {image.short_id} has no stored manifest", hint="commit or tag it first")
