@@ -107,7 +107,7 @@ class Client:
             if resp.status_code == 401 and not authed_once:
                 resp.close()
                 authed_once = True
-                self._on_challenge(resp.headers.get("WWW-Authenticate", ""), scopes)
+                self._on_challenge(resp.headers.get("WWW-Authenticate", ""), scopes, sent=auth)
                 attempt -= 1
                 continue
             if resp.status_code == 429 or resp.status_code >= 500:
@@ -151,7 +151,9 @@ class Client:
             return f"Bearer {token[0]}"
         return None
 
-    def _on_challenge(self, header: str, scopes: tuple[str, ...]) -> None:
+    def _on_challenge(self, header: str, scopes: tuple[str, ...], sent: str | None = None) -> None:
+        """Learn how to log in from a 401. `sent`: the Authorization this request carried (threads
+        share the client: another may have learnt Basic while this request went out without it)."""
         scheme, params = parse_challenge(header)
         if scheme == "bearer" and params.get("realm"):
             self._scheme_auth, self._challenge = "bearer", params
@@ -160,7 +162,7 @@ class Client:
             if not self.creds:
                 raise AuthError(f"{self.where()}: the registry wants a user name and password",
                                 hint=f"run `pybuild login {self.registry}`")
-            if self._scheme_auth == "basic":
+            if (sent or "").startswith("Basic "):
                 raise AuthError(f"{self.where()}: the registry refused the password of {self.creds.username}",
                                 hint=f"run `pybuild login {self.registry}` again")
             self._scheme_auth = "basic"
