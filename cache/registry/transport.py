@@ -195,9 +195,12 @@ class Client:
         token = doc.get("token") or doc.get("access_token")
         if not token:
             raise AuthError(f"{self.where()}: token service {realm} answered no token")
-        # expires_in defaults to 60 s (the token spec); renew a little early
-        lifetime = max(int(doc.get("expires_in") or 60), 10)
-        entry = (token, time.monotonic() + lifetime - 5)
+        # expires_in defaults to 60 s (the token spec); renewed a little early (a tenth, at most 5 s)
+        try:
+            lifetime = max(float(doc.get("expires_in") or 60), 1.0)
+        except (TypeError, ValueError):
+            lifetime = 60.0
+        entry = (token, time.monotonic() + lifetime - min(5.0, lifetime / 10))
         self._tokens[scopes] = entry
         return entry
 

@@ -159,3 +159,30 @@ def test_registries_conf_marks_a_registry_insecure(tmp_path, monkeypatch):
     assert Client("registry.lan:5000").scheme == "http"
     assert Client("registry.example:5000").scheme == "https"
     assert Client("localhost:5000").scheme == "http"
+
+
+def test_expired_tokens_are_renewed(registry, image, tmp_path):
+    """expires_in honoured: a 2 s token is reused, then fetched again once it has run out."""
+    import time
+
+    from cache.registry.puller import pull as pull_with
+    from cache.registry.transport import Client
+
+    tokens = TokenServer({USER: PASSWORD}, expires_in=2)
+    proxy = BearerProxy(registry.host, tokens)
+    try:
+        store, img = image
+        ref = f"{proxy.host}/short/app:1"
+        client = Client(proxy.host, credentials=None)
+        push(store, img, f"{registry.host}/short/app:1")
+        dst = Store.open(str(tmp_path / "dst"))
+        pull_with(dst, ref, client=client)
+        first = len(tokens.requests)
+        pull_with(dst, ref, client=client)
+        assert len(tokens.requests) == first  # still valid: reused
+        time.sleep(2.1)
+        pull_with(dst, ref, client=client)
+        assert len(tokens.requests) > first
+    finally:
+        proxy.stop()
+        tokens.stop()
