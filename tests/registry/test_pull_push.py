@@ -145,3 +145,33 @@ def test_registry_manifest_is_an_oci_image_skopeo_reads(seed, registry):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["config"]["digest"] == seed.base.id
+
+
+@pytest.mark.parametrize("policy,present,fetches_manifest", [
+    ("missing", True, False), ("missing", False, True),
+    ("always", True, True), ("always", False, True),
+    ("never", True, False),
+])
+def test_ensure_image_policies(seed, clean_store, faults, policy, present, fetches_manifest):
+    from cache.registry import ensure_image
+
+    ref = f"{faults.host}/debian:bookworm"
+    if present:
+        pull(clean_store, ref)
+        faults.clear()
+    img = ensure_image(clean_store, ref, policy)
+    assert img.digest == seed.digest
+    assert bool(faults.requests("GET", "/manifests/")) == fetches_manifest
+    if present:
+        assert faults.requests("GET", "/blobs/") == []  # always re-checks the tag, never refetches blobs
+
+
+def test_ensure_image_never_and_a_bad_policy(clean_store, registry):
+    from cache.errors import ImageNotFound
+    from cache.registry import ensure_image
+    from grammar.errors import UsageError
+
+    with pytest.raises(ImageNotFound):
+        ensure_image(clean_store, f"{registry.host}/debian:bookworm", "never")
+    with pytest.raises(UsageError):
+        ensure_image(clean_store, f"{registry.host}/debian:bookworm", "sometimes")
