@@ -59,7 +59,7 @@ def export_cache(store, ref: str, progress: Progress | None = None, *, tls_verif
 
 def import_cache(store, ref: str, progress: Progress | None = None, *, tls_verify: bool | None = None) -> int:
     """Fetch the cache artifact at `ref` into the store's build cache; returns the entries added."""
-    from .puller import _json, fetch_blob, fetch_manifest
+    from .puller import _json, _list, descriptor, fetch_blob, fetch_manifest
     from .transport import Client
 
     progress = progress or (lambda e: None)
@@ -68,13 +68,14 @@ def import_cache(store, ref: str, progress: Progress | None = None, *, tls_verif
     store.leases.hold()
     raw, media_type, digest = fetch_manifest(client, r.repository, r.digest or r.tag)
     manifest = _json(raw, f"{client.where(r.repository)} cache {digest}")
-    config_desc = Descriptor.from_json(manifest.get("config") or {"digest": "", "size": 0})
+    where = f"{client.where(r.repository)} cache {digest}"
+    config_desc = descriptor(manifest.get("config"), where)
     if config_desc.media_type != CACHE_CONFIG:
         raise RegistryError(f"{r.familiar} is not a pybuild build cache (its config is {config_desc.media_type!r})",
                             hint="name the REF a `--cache-to` wrote")
     fetch_blob(store, client, r.repository, config_desc, progress, what="cache index")
     doc = _json(store.blobs.get(config_desc.digest), f"{r.familiar} cache index")
-    listed = {d["digest"]: Descriptor.from_json(d) for d in manifest.get("layers", [])}
+    listed = {d.digest: d for d in (descriptor(x, where) for x in _list(manifest.get("layers", []), where))}
     added = 0
     for key, data in sorted((doc.get("entries") or {}).items()):
         try:

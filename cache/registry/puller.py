@@ -15,6 +15,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+from grammar.errors import PybuildError
+
 from .. import mediatypes as mt
 from ..errors import DigestMismatch, SizeMismatch
 from ..fsutil import temp_name
@@ -48,8 +50,9 @@ def pull(store, ref: str, platform: str | None = None, progress: Progress | None
     if media_type not in mt.MANIFESTS:
         raise RegistryError(f"{client.where(r.repository)}: manifest {digest} has media type {media_type!r}",
                             hint="pybuild reads OCI and Docker schema 2 images (schema 1 is long deprecated)")
-    config_desc = Descriptor.from_json(doc["config"])
-    layers = [Descriptor.from_json(d) for d in doc.get("layers", [])]
+    where = f"{client.where(r.repository)} manifest {digest}"
+    config_desc = descriptor(doc.get("config"), where)
+    layers = [descriptor(d, where) for d in _list(doc.get("layers", []), where)]
     for layer in layers:
         if layer.media_type not in mt.LAYERS:
             raise RegistryError(f"{client.where(r.repository)}: layer {layer.digest} has media type "
@@ -103,15 +106,15 @@ def select_platform(index: dict, platform: str | None, where: str) -> Descriptor
     """The manifest for `platform` (os/arch[/variant]; default this host, linux) from an index."""
     want_os, want_arch, want_variant = _split_platform(platform)
     offered = []
-    for m in index.get("manifests", []):
-        p = m.get("platform") or {}
+    for m in _list(index.get("manifests", []), where):
+        p = (m.get("platform") if isinstance(m, dict) else None) or {}
         offered.append("/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x))
         if p.get("os") != want_os or p.get("architecture") != want_arch:
             continue
         variant = p.get("variant") or ("v8" if want_arch == "arm64" else "")
         if want_variant and variant != want_variant:
             continue
-        return Descriptor.from_json(m)
+        return descriptor(m, where)
     wanted = "/".join(x for x in (want_os, want_arch, want_variant) if x)
     raise RegistryError(f"{where}: no image for {wanted} (the index offers: {', '.join(offered) or 'nothing'})",
                         hint="pick one of those with --platform")
@@ -192,6 +195,27 @@ def _download(client: Client, repository: str, desc: Descriptor, tmp: str, progr
     actual = "sha256:" + h.hexdigest()
     if actual != desc.digest:
         raise DigestMismatch(desc.digest, actual, where)
+
+
+def descriptor(d: object, where: str) -> Descriptor:
+    """A descriptor from a registry's JSON, checked: a malformed one is an error, not a traceback."""
+    from ..digest import check_digest
+
+    try:
+        desc = Descriptor.from_json(d)  # type: ignore[arg-type]
+        check_digest(desc.digest)
+        if desc.size < 0:
+            raise ValueError(desc.size)
+        return desc
+    except (KeyError, TypeError, ValueError, AttributeError, PybuildError):
+        raise RegistryError(f"{where}: malformed descriptor {json.dumps(d)[:200]}",
+                            hint="the image is broken; ask its publisher") from None
+
+
+def _list(value: object, where: str) -> list:
+    if not isinstance(value, list):
+        raise RegistryError(f"{where}: expected a list, found {type(value).__name__}")
+    return value
 
 
 def _json(raw: bytes, what: str) -> dict:

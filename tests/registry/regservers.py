@@ -229,7 +229,9 @@ class Proxy:
             return
         data = resp.read()
         conn.close()
-        out_headers = [(k, v) for k, v in out_headers if k.lower() != "content-length"]
+        dropped = {"content-length", *(k.lower() for k in (fault.headers if fault else {}))}
+        out_headers = [(k, v) for k, v in out_headers if k.lower() not in dropped]
+        out_headers += [(k, v) for k, v in (fault.headers if fault else {}).items() if v]  # "" drops a header
         if fault and fault.kind == "corrupt" and data:
             i = len(data) // 2
             data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]

@@ -167,3 +167,24 @@ def test_cli_failure_is_one_line_and_check_is_clean(small, faults, pybuild, tmp_
     assert _blob(image, 1) in out.stderr
     check = pybuild("system", "check", root=tmp_path / "s")
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("body", [
+    b"not json at all",
+    b"[1, 2]",
+    json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": []}).encode(),
+    json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"digest": "sha256:../../../etc/passwd", "size": 10}, "layers": []}).encode(),
+    json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"digest": "sha256:" + "a" * 64}, "layers": []}).encode(),
+    json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": "nope"}).encode(),
+    json.dumps({"schemaVersion": 1, "mediaType": "application/vnd.docker.distribution.manifest.v1+prettyjws"}).encode(),
+], ids=["not-json", "a-list", "no-config", "path-in-digest", "no-size", "manifests-not-a-list", "schema1"])
+def test_malformed_manifests_are_refused_cleanly(small, clean_store, faults, body):
+    """A manifest from a tag (no digest to check it against) that is broken: an error, no traceback."""
+    faults.add(Fault(r"GET /v2/small/manifests/1", "replace", body, headers={"Docker-Content-Digest": ""}))
+    with pytest.raises(RegistryError) as err:
+        _pull(clean_store, faults)
+    assert f"{faults.host}/small" in str(err.value)
+    assert gc.check(clean_store) == [] and clean_store.list_images() == []
