@@ -175,3 +175,18 @@ def test_ensure_image_never_and_a_bad_policy(clean_store, registry):
         ensure_image(clean_store, f"{registry.host}/debian:bookworm", "never")
     with pytest.raises(UsageError):
         ensure_image(clean_store, f"{registry.host}/debian:bookworm", "sometimes")
+
+
+def test_cli_build_pull_flag(pybuild, seed, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {seed.remote}\nENV GREETING=hi\n")
+    out = pybuild("build", "--pull=sometimes", str(ctx))
+    assert out.returncode == 2 and "--pull" in out.stderr
+    out = pybuild("build", "--pull=never", str(ctx))
+    assert out.returncode == 1 and "--pull=never" in out.stderr and "Traceback" not in out.stderr
+    out = pybuild("build", "--pull=missing", "-t", "greet", str(ctx))
+    assert out.returncode == 0, out.stderr
+    out = pybuild("build", "--pull=always", "--progress", "plain", "-t", "greet", str(ctx))
+    assert out.returncode == 0, out.stderr
+    assert "already there" in out.stderr  # the tag re-read; its blobs not fetched again
