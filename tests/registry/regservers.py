@@ -94,6 +94,13 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+class _QuietHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"   # keep-alive, as registries speak
+
+    def log_message(self, *args):
+        pass
+
+
 def serve(handler_cls) -> tuple[_Server, str]:
     server = _Server(("127.0.0.1", 0), handler_cls)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -126,12 +133,7 @@ class TokenServer:
         self.requests: list[dict] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(_QuietHandler):
             def do_GET(self):
                 q = parse_qs(urlsplit(self.path).query)
                 user = None
@@ -192,12 +194,7 @@ class Proxy:
         self.log: list[tuple[str, str, dict]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(_QuietHandler):
             def handle_one(self):
                 body = read_request_body(self)
                 outer.log.append((self.command, self.path, dict(self.headers)))

@@ -19,6 +19,7 @@ RUN echo built-by-run > /run.txt && chmod 0600 /run.txt
 COPY hello.txt /app/hello.txt
 CMD ["cat", "/app/hello.txt", "/run.txt"]
 """
+pytestmark = [pytest.mark.root, pytest.mark.namespaces, pytest.mark.debootstrap, pytest.mark.registry]
 PODMAN_CONF = "/var/cache/pybuild-bench/containers.conf"  # the anchors' rendered containers.conf
 
 
@@ -39,10 +40,6 @@ def built(seed, registry, tmp_path_factory):
     return store, result, events, digest, work
 
 
-@pytest.mark.root
-@pytest.mark.namespaces
-@pytest.mark.debootstrap
-@pytest.mark.registry
 def test_build_from_the_registry_pulls_the_base_and_pushes_the_result(built, seed):
     store, result, events, digest, _ = built
     assert store.resolve(seed.remote).digest == seed.digest  # FROM pulled it, digest kept
@@ -52,10 +49,6 @@ def test_build_from_the_registry_pulls_the_base_and_pushes_the_result(built, see
     assert gc.check(store) == []
 
 
-@pytest.mark.root
-@pytest.mark.namespaces
-@pytest.mark.debootstrap
-@pytest.mark.registry
 def test_pull_never_refuses_a_missing_base(seed, tmp_path):
     from builder.build import BuildError, BuildOptions, build
 
@@ -65,10 +58,6 @@ def test_pull_never_refuses_a_missing_base(seed, tmp_path):
     assert "--pull=never" in str(err.value) and "Dockerfile:1" in str(err.value)
 
 
-@pytest.mark.root
-@pytest.mark.namespaces
-@pytest.mark.debootstrap
-@pytest.mark.registry
 @pytest.mark.interop
 def test_skopeo_copies_it_back(built, registry):
     _, result, _, digest, work = built
@@ -82,10 +71,6 @@ def test_skopeo_copies_it_back(built, registry):
     assert manifest["config"]["digest"] == result.image.id
 
 
-@pytest.mark.root
-@pytest.mark.namespaces
-@pytest.mark.debootstrap
-@pytest.mark.registry
 @pytest.mark.interop
 def test_podman_runs_it(built, registry):
     import shutil
