@@ -5,9 +5,10 @@ Credentials: Docker's config.json ($DOCKER_CONFIG/config.json, else ~/.docker/co
 `credsStore` for all, run as `docker-credential-<name> get|store|erase` exactly as Docker does.
 `pybuild login` / `logout` write the same file (mode 0600), so docker and pybuild share logins.
 
-Plain-http registries: localhost, 127.0.0.0/8 and ::1 are plain http by default (as Docker). Others
-are listed in a registries file ($PYBUILD_REGISTRIES_CONF, else /etc/pybuild/registries.toml), in
-the shape of containers-registries.conf:
+Insecure registries (as Docker): localhost, 127.0.0.0/8 and ::1 are reached over https without
+certificate checks, or plain http when they do not speak TLS. Others are listed in a registries file
+($PYBUILD_REGISTRIES_CONF, else /etc/pybuild/registries.toml), in the shape of
+containers-registries.conf:
 
     [[registry]]
     location = "registry.lan:5000"

@@ -44,10 +44,21 @@ class Client:
 
         self.registry = registry
         self.host = cfg.api_host(registry)
-        insecure = cfg.is_loopback(registry) or registry in cfg.insecure_registries()
-        self.scheme = "http" if insecure else "https"
-        self.verify = True if tls_verify is None else tls_verify
-        self.plain_http_fallback = tls_verify is False and not insecure
+        # As Docker: https first. An insecure registry (loopback, or listed in the registries file)
+        # and --tls-verify=false skip certificate checks and fall back to plain http when the
+        # registry does not speak TLS; --tls-verify=true verifies even on loopback.
+        insecure = tls_verify is False or (tls_verify is None and (
+            cfg.is_loopback(registry) or registry in cfg.insecure_registries()))
+        self.scheme = "https"
+        self.verify = not insecure
+        self.plain_http_fallback = insecure
+        self._scheme_known = False   # set by the first answer: no more falling back after it
+        if insecure:
+            import warnings
+
+            from urllib3.exceptions import InsecureRequestWarning
+
+            warnings.filterwarnings("ignore", category=InsecureRequestWarning)
         self.creds = cfg.credentials(registry) if credentials == "auto" else credentials
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
@@ -87,23 +98,29 @@ class Client:
             if auth:
                 h["Authorization"] = auth
             body = data() if callable(data) else data
+            used = self.scheme
             try:
                 resp = self.session.request(method, self.url(path), headers=h, data=body, stream=stream,
                                             timeout=TIMEOUT, verify=self.verify, params=params,
                                             allow_redirects=allow_redirects)
-            except requests.exceptions.SSLError as err:
-                if self.plain_http_fallback and self.scheme == "https":
-                    self.scheme = "http"  # --tls-verify=false: Docker's insecure-registry fallback
+            except (requests.exceptions.SSLError, requests.exceptions.ConnectionError) as err:
+                if self.plain_http_fallback and used == "https" and (self.scheme == "http" or not self._scheme_known):
+                    self.scheme = "http"  # the registry speaks plain http (Docker's insecure-registry fallback)
                     attempt -= 1
                     continue
-                raise RegistryError(f"{self.where()}: TLS error: {err}",
-                                    hint="fix the certificate, or pass --tls-verify=false for a registry you trust") from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as err:
+                if isinstance(err, requests.exceptions.SSLError):
+                    raise RegistryError(f"{self.where()}: TLS error: {err}",
+                                        hint="fix the certificate, or pass --tls-verify=false for a registry you trust") from None
                 last_error = f"cannot reach {self.url(path)}: {type(err).__name__}"
                 self._backoff(delay, attempt if retry else ATTEMPTS)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue
+            except (requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+                last_error = f"cannot reach {self.url(path)}: {type(err).__name__}"
+                self._backoff(delay, attempt if retry else ATTEMPTS)
+                delay = min(delay * 2, BACKOFF_MAX)
+                continue
+            self._scheme_known = True
             if resp.status_code == 401 and not authed_once:
                 resp.close()
                 authed_once = True

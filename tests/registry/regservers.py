@@ -54,16 +54,26 @@ class RegistryProcess:
                 self.proc.wait()
 
 
-def start_registry(workdir: str, htpasswd: str | None = None) -> RegistryProcess:
+def self_signed(workdir: str, host: str = "127.0.0.1") -> tuple[str, str]:
+    """(certificate, key) for `host`, made with openssl, valid one day."""
+    cert, key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={host}",
+                    "-addext", f"subjectAltName=IP:{host}", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def start_registry(workdir: str, htpasswd: str | None = None, tls: tuple[str, str] | None = None) -> RegistryProcess:
     port = free_port()
     storage = os.path.join(workdir, "storage")
     os.makedirs(storage, exist_ok=True)
     auth = (f"auth:\n  htpasswd:\n    realm: pybuild-test\n    path: {htpasswd}\n" if htpasswd else "")
+    tls_conf = f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n" if tls else ""
     config = os.path.join(workdir, "config.yml")
     with open(config, "w") as f:
         f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
                 f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
-                f"http:\n  addr: 127.0.0.1:{port}\n{auth}")
+                f"http:\n  addr: 127.0.0.1:{port}\n{tls_conf}{auth}")
     log = open(os.path.join(workdir, "registry.log"), "wb")
     proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", config], stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL)
@@ -72,7 +82,8 @@ def start_registry(workdir: str, htpasswd: str | None = None) -> RegistryProcess
     deadline = time.monotonic() + 20
     while True:
         try:
-            urllib.request.urlopen(f"http://{reg.host}/v2/", timeout=1).close()
+            scheme = "https" if tls else "http"
+            urllib.request.urlopen(f"{scheme}://{reg.host}/v2/", timeout=1, context=_unverified()).close()
             return reg
         except urllib.error.HTTPError as err:
             if err.code == 401:
@@ -83,6 +94,15 @@ def start_registry(workdir: str, htpasswd: str | None = None) -> RegistryProcess
             reg.stop()
             raise RuntimeError(f"docker-registry did not start: {open(os.path.join(workdir, 'registry.log')).read()}")
         time.sleep(0.05)
+
+
+def _unverified():
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def make_htpasswd(path: str, user: str, password: str) -> None:

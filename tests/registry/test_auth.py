@@ -156,9 +156,15 @@ def test_registries_conf_marks_a_registry_insecure(tmp_path, monkeypatch):
     assert config.insecure_registries() == {"registry.lan:5000"}
     from cache.registry.transport import Client
 
-    assert Client("registry.lan:5000").scheme == "http"
-    assert Client("registry.example:5000").scheme == "https"
-    assert Client("localhost:5000").scheme == "http"
+    def insecure(registry, tls_verify=None):
+        client = Client(registry, tls_verify=tls_verify)
+        return (client.verify, client.plain_http_fallback)
+
+    assert insecure("registry.lan:5000") == (False, True)        # listed: unverified, http fallback
+    assert insecure("registry.example:5000") == (True, False)    # others: verified https only
+    assert insecure("localhost:5000") == (False, True)            # loopback: as Docker
+    assert insecure("registry.example:5000", False) == (False, True)
+    assert insecure("localhost:5000", True) == (True, False)
 
 
 def test_expired_tokens_are_renewed(registry, image, tmp_path):
