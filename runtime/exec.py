@@ -8,6 +8,10 @@ and a message; it never goes on outside the container.
 """
 from __future__ import annotations
 
+# Imported now, not after setns: inside the container's mount namespace the host's Python files
+# are not there to import.
+from runtime.users import resolve_user  # noqa: E402
+
 import os
 from dataclasses import dataclass
 
@@ -42,7 +46,7 @@ def _join_cgroups(dirs: tuple[str, ...]) -> None:
 
 
 def _enter(pid: int, cgroups: tuple[str, ...]) -> None:
-    from runtime.containers import _adapter as linux
+    from runtime import linux
 
     fds = [(ns, os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC))
            for ns in NAMESPACES if not _same_ns(pid, ns)]
@@ -54,8 +58,6 @@ def _enter(pid: int, cgroups: tuple[str, ...]) -> None:
 
 def _become(spec: ExecSpec) -> None:
     if spec.user:
-        from runtime.users import resolve_user
-
         uid, gid, groups, _home = resolve_user("/", spec.user)
         os.setgroups(list(groups))
         os.setgid(gid)

@@ -92,7 +92,7 @@ def bind_host_socket(m: PortMapping) -> tuple[socket.socket, PortMapping]:
 def _enter_netns(netns_path: str | None) -> None:
     if netns_path is None:
         return
-    from runtime.containers import _adapter as linux
+    from runtime import linux
 
     fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:

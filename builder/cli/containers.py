@@ -194,7 +194,7 @@ def top(ctx: typer.Context, ref: str = typer.Argument(...)) -> None:
 def stats(ctx: typer.Context, refs: Optional[List[str]] = typer.Argument(None),
           no_stream: bool = typer.Option(False, "--no-stream", help="One sample, then exit.")) -> None:
     """CPU % (over 1 s, by the cgroup's own accounting), memory use and limit, processes."""
-    from runtime.containers import cgroupview, lifecycle
+    from runtime.containers import lifecycle
 
     from ._table import human_size, table
 
@@ -202,15 +202,15 @@ def stats(ctx: typer.Context, refs: Optional[List[str]] = typer.Argument(None),
     shown = [lifecycle.find(records, r) for r in refs] if refs else \
         [c for c in lifecycle.all_containers(records) if lifecycle.is_running(c)]
     while True:
-        first = {c.id: (cgroupview.usage(list(c.state.cgroups)), time.monotonic()) for c in shown}
+        first = {c.id: (lifecycle.cgroups_of(c).stats(), time.monotonic()) for c in shown}
         time.sleep(1)
         rows = []
         for c in shown:
-            u = cgroupview.usage(list(c.state.cgroups))
+            u = lifecycle.cgroups_of(c).stats()
             u0, t0 = first[c.id]
             cpu = (u.cpu_ns - u0.cpu_ns) / ((time.monotonic() - t0) * 1e9) * 100 if u.cpu_ns is not None and u0.cpu_ns is not None else 0.0
             mem = f"{human_size(u.memory_bytes or 0)} / {human_size(u.memory_limit) if u.memory_limit else 'unlimited'}"
-            rows.append([c.short_id, c.name, f"{cpu:.2f}%", mem, str(u.pids)])
+            rows.append([c.short_id, c.name, f"{cpu:.2f}%", mem, str(u.pids or 0)])
         table(["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "PIDS"], rows)
         if no_stream:
             return

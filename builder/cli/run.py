@@ -154,30 +154,44 @@ def start_and_attach(records, cid: str, *, attached: bool, interactive: bool, tt
     if attached:
         sys.stdout.flush()
         attach = monitor.Attach(0 if interactive else None, 1, 2)
-    try:
-        started = monitor.launch(records.dir.rsplit("/", 1)[0], cid, attach)
-    except BaseException:
-        if records.load(cid).config.auto_remove:
-            remove_files(records, cid)
-        raise
-    if not attached:
-        os.close(started.done_fd)
-        return 0
-    restore = _raw_terminal() if tty and os.isatty(0) else None
+    # Signals are caught from before the launch: one that arrives while the container starts (its
+    # first output may come before launch returns) is held, then forwarded, never lost and never
+    # the death of this CLI while the monitor runs the container.
+    target: list[int] = []
+    pending: list[int] = []
+
+    def forward(sig: int, _frame=None) -> None:
+        (_forward(target[0], sig) if target else pending.append(sig))
+
     previous = {}
-    if not tty:  # with a pty, Ctrl-C is a byte the container's terminal turns into SIGINT
+    if attached and not tty:  # with a pty, Ctrl-C is a byte the container's terminal turns into SIGINT
         for sig in PROXIED:
-            previous[sig] = signal.signal(sig, lambda s, _f, pid=started.pid: _forward(pid, s))
-    else:
-        previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, lambda *_: _resize(started.pid))
+            previous[sig] = signal.signal(sig, forward)
     try:
-        with os.fdopen(started.done_fd, "rb") as f:
-            text = _read_all(f)
+        try:
+            started = monitor.launch(records.dir.rsplit("/", 1)[0], cid, attach)
+        except monitor.ContainerStartError:
+            if records.load(cid).config.auto_remove:
+                remove_files(records, cid)  # the monitor ended without running it: nothing runs
+            raise
+        if not attached:
+            os.close(started.done_fd)
+            return 0
+        target.append(started.pid)
+        for sig in pending:
+            _forward(started.pid, sig)
+        restore = _raw_terminal() if tty and os.isatty(0) else None
+        if tty:
+            previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, lambda *_: _resize(started.pid))
+        try:
+            with os.fdopen(started.done_fd, "rb") as f:
+                text = _read_all(f)
+        finally:
+            if restore:
+                restore()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if restore:
-            restore()
     if text.strip().isdigit():
         return int(text)
     return find(records, cid).state.exit_code or 0 if os.path.isdir(records.path(cid)) else 125

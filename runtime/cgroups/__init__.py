@@ -91,6 +91,21 @@ class Cgroups:
         d = self._for("memory")
         return bool(d and d.oom_killed())
 
+    def kill(self, sig: int) -> None:
+        """Signal every process in the cgroups (SIGKILL reaches a frozen one too: thawed first)."""
+        import signal as _signal
+
+        if sig == _signal.SIGKILL and self._for("freezer") is not None:
+            try:
+                self._for("freezer").thaw(None, quiet=True)
+            except OSError:
+                pass
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
     def freeze(self) -> None:
         self._freezer().freeze(self._explain)
 
@@ -145,6 +160,24 @@ def open_cgroups(cid: str, parent: str | None = None, explain: Callable[[str], N
     return Cgroups(drivers, explain)
 
 
+def reopen(dirs, explain: Callable[[str], None] | None = None, root: str = "/proc/self/mountinfo") -> Cgroups:
+    """The Cgroups of a sandbox that another process made, from its recorded `Cgroups.dirs` (the
+    runner's stop, kill, pause, stats and reconcile act from other processes). A directory outside
+    the hierarchies, or not a sandbox's own (`pybuild/<id>` or `<parent>/<id>`), is ignored; removal
+    takes only that directory (and pybuild/ once empty), never a parent."""
+    hierarchies = find_hierarchies(root)
+    drivers = []
+    for d in dirs:
+        h = next((h for h in hierarchies if d.startswith(h.mountpoint.rstrip("/") + "/")), None)
+        rel = os.path.relpath(d, h.mountpoint) if h else ""
+        if h is None or ".." in rel.split("/") or "/" not in rel or not _ID.match(os.path.basename(rel)):
+            continue
+        driver = (V1Driver if h.version == 1 else V2Driver)(h, rel, explain)
+        driver.made = [driver.path]
+        drivers.append(driver)
+    return Cgroups(drivers, explain)
+
+
 def _relative(parent: str | None) -> str:
     if parent is None:
         return "pybuild"
@@ -195,4 +228,4 @@ def _procs(path: str) -> str:
         return ""
 
 
-__all__ = ["Cgroups", "CgroupError", "Hierarchy", "Stats", "open_cgroups", "sweep_stale"]
+__all__ = ["Cgroups", "CgroupError", "Hierarchy", "Stats", "open_cgroups", "reopen", "sweep_stale"]

@@ -28,7 +28,7 @@ def _in_rootfs(records: Records, c: Container, action: Callable[[str], None]) ->
         os.close(r)
         try:
             from cache.store import Store
-            from ._adapter import mount_overlay, private_mount_namespace
+            from runtime.mounts import mount_overlay, private_mount_namespace
 
             store = Store(os.path.dirname(records.dir))
             lowers = [store.unpacked_layer(d) for d in reversed(c.config.diff_ids)] or [records.path(c.id, "empty")]

@@ -6,14 +6,30 @@ import os
 import shutil
 import signal
 import time
+from dataclasses import replace
 
 from grammar.errors import UsageError
 
-from . import cgroupview
 from .monitor import process_alive
-from .records import Container, ContainerConflict, Records, now_iso
+from .records import Container, ContainerConflict, ContainerNotFound, Records, now_iso
 
 LIVE = ("starting", "running", "paused")
+
+
+def cgroups_of(c: Container):
+    """The container's cgroups, as its sandbox made and its monitor recorded them."""
+    from runtime.cgroups import reopen
+
+    return reopen([d for d in c.state.cgroups if os.path.isdir(d)])
+
+
+def _signal_pid1(c: Container, sig: int) -> None:
+    if c.state.pid <= 0:  # not started yet (or gone): kill(0) would signal our own process group
+        return
+    try:
+        os.kill(c.state.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def parse_signal(name: str | int) -> int:
@@ -34,9 +50,7 @@ def reconcile(records: Records, c: Container) -> Container:
         return c
     if st.status == "starting" and not st.monitor_pid:
         return c
-    dirs = [d for d in st.cgroups if os.path.isdir(d)]
-    cgroupview.kill_all(dirs)
-    cgroupview.remove(dirs)
+    cgroups_of(c).remove()  # SIGKILL to whatever still runs in them, then rmdir
     new = records.update_state(c.id, status="exited", exit_code=st.exit_code if st.exit_code is not None else 137,
                                pid=0, finished_at=st.finished_at or now_iso(), error="the monitor process died")
     return Container(c.id, c.name, c.created, c.config, new)
@@ -58,7 +72,10 @@ def wait(records: Records, c: Container, timeout_s: float | None = None, poll_s:
     """Until the container has exited (or the timeout): the monitor writes the final state."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
-        c = find(records, c.id)
+        try:
+            c = find(records, c.id)
+        except ContainerNotFound:  # --rm: the monitor removed it as it ended
+            return Container(c.id, c.name, c.created, c.config, replace(c.state, status="removed", pid=0))
         if not is_running(c) or (deadline is not None and time.monotonic() >= deadline):
             return c
         time.sleep(poll_s)
@@ -68,11 +85,8 @@ def kill(records: Records, c: Container, sig: int = signal.SIGKILL) -> None:
     if not is_running(c):
         raise ContainerConflict(f"container {c.name} is not running", hint=f"`pybuild start {c.name}` first")
     if sig == signal.SIGKILL:
-        cgroupview.kill_all(list(c.state.cgroups))
-    try:
-        os.kill(c.state.pid, sig)
-    except ProcessLookupError:
-        pass
+        cgroups_of(c).kill(signal.SIGKILL)
+    _signal_pid1(c, sig)
 
 
 def stop(records: Records, c: Container, timeout_s: float | None = None) -> Container:
@@ -82,13 +96,10 @@ def stop(records: Records, c: Container, timeout_s: float | None = None) -> Cont
     timeout_s = c.config.stop_timeout if timeout_s is None else timeout_s
     if c.state.status == "paused":
         unpause(records, c)
-    try:
-        os.kill(c.state.pid, parse_signal(c.config.stop_signal))
-    except ProcessLookupError:
-        pass
+    _signal_pid1(c, parse_signal(c.config.stop_signal))
     c = wait(records, c, timeout_s)
     if is_running(c):
-        cgroupview.kill_all(list(c.state.cgroups))
+        cgroups_of(c).kill(signal.SIGKILL)
         c = wait(records, c)
     return c
 
@@ -96,15 +107,14 @@ def stop(records: Records, c: Container, timeout_s: float | None = None) -> Cont
 def pause(records: Records, c: Container) -> None:
     if c.state.status != "running":
         raise ContainerConflict(f"container {c.name} is not running")
-    if not cgroupview.freeze(list(c.state.cgroups)):
-        raise ContainerConflict(f"container {c.name}: no freezer cgroup to pause it with")
+    cgroups_of(c).freeze()  # CgroupError names what is missing when the host has no freezer
     records.update_state(c.id, status="paused")
 
 
 def unpause(records: Records, c: Container) -> None:
     if c.state.status != "paused":
         raise ContainerConflict(f"container {c.name} is not paused")
-    cgroupview.thaw(list(c.state.cgroups))
+    cgroups_of(c).thaw()
     records.update_state(c.id, status="running")
 
 
@@ -130,7 +140,7 @@ def remove(records: Records, c: Container, force: bool = False) -> None:
 def top(c: Container) -> list[tuple[int, str, str]]:
     """(pid, user, command line) of each process in the container's cgroups."""
     out = []
-    for pid in sorted(cgroupview.pids_in(list(c.state.cgroups))):
+    for pid in sorted(cgroups_of(c).pids()):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()

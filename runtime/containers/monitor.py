@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from grammar.errors import PybuildError
 
-from . import cgroupview
 from .logs import LogWriter
 from .records import Container, Records, now_iso
 
@@ -155,7 +154,7 @@ class Monitor:
             proc = self._spawn(stdio)
             for fd in set(stdio.values()):
                 os.close(fd)
-            dirs = tuple(cgroupview.container_cgroup_dirs(proc.pid))
+            dirs = tuple(proc.cgroup)  # the sandbox's own cgroups: other processes reopen them
             self.records.update_state(self.c.id, status="running", pid=proc.pid, started_at=now_iso(),
                                       ports=tuple(str(m) for m in proxy.mappings), cgroups=dirs)
             _report(ready_w, {"pid": proc.pid, "monitor_pid": me})
@@ -168,7 +167,6 @@ class Monitor:
             t.join(timeout=5)
         self._unmount_rootfs()
         code = result.exit_code if result.signal is None else 128 + result.signal
-        cgroupview.remove([d for d in dirs if os.path.isdir(d)])
         self.records.update_state(self.c.id, status="exited", exit_code=code, oom_killed=bool(result.oom_killed),
                                   finished_at=now_iso(), pid=0)
         try:
@@ -194,16 +192,16 @@ class Monitor:
         return lowers
 
     def _mount_rootfs(self, lowers: list[str]) -> None:
-        from ._adapter import mount_overlay, private_mount_namespace
+        from runtime.mounts import mount_overlay, private_mount_namespace
 
         private_mount_namespace()  # the mount vanishes with this process, whatever kills it
         mount_overlay(lowers, self.path("upper"), self.path("work"), self.path("rootfs"))
 
     def _unmount_rootfs(self) -> None:
-        from ._adapter import MNT_DETACH, umount2
+        from runtime.mounts import unmount
 
         try:  # it would vanish with this process anyway; --rm must not delete through the mount
-            umount2(self.path("rootfs"), MNT_DETACH)
+            unmount(self.path("rootfs"))
         except OSError:
             pass
 
@@ -229,7 +227,7 @@ class Monitor:
     def _spawn(self, stdio: dict[str, int]):
         import runtime.init  # noqa: F401 - loaded before pivot_root: the init needs no host file later
 
-        from ._adapter import spawn
+        from runtime.sandbox import spawn
 
         return spawn(build_spec(self.c, self.path("rootfs"), stdio))
 
@@ -281,7 +279,7 @@ class Monitor:
 
 def build_spec(c: Container, rootfs: str, stdio: dict[str, int]):
     """The SandboxSpec of a container: its config, over its mounted rootfs."""
-    from ._adapter import Limits, Mount, SandboxSpec
+    from runtime.sandbox import Limits, Mount, SandboxSpec
 
     cfg = c.config
     mounts = []

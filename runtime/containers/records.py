@@ -77,7 +77,7 @@ class State:
     started_at: str = ""
     finished_at: str = ""
     ports: tuple[str, ...] = ()      # bound mappings, "IP:HOST->CTR/proto"
-    cgroups: tuple[str, ...] = ()    # the container's cgroup directories (cgroupview)
+    cgroups: tuple[str, ...] = ()    # the sandbox's cgroup directories (runtime.cgroups.reopen)
 
     @classmethod
     def from_json(cls, d: dict) -> "State":

@@ -148,8 +148,7 @@ def test_the_last_cgroup_out_removes_pybuild_root_whoever_made_it():
     """pybuild/ at each hierarchy's root is pybuild's own. It may have been made by another pybuild
     process (one that ended first), so removal must not depend on who made it: whoever removes the
     last cgroup in it removes it too; while another cgroup lives there it stays."""
-    from runtime.cgroups import open_cgroups
-    from runtime.containers import cgroupview
+    from runtime.cgroups import open_cgroups, reopen
 
     first = open_cgroups("t-root-first")      # makes pybuild/ where it is missing
     second = open_cgroups("t-root-second")    # finds pybuild/ made: not "its own"
@@ -159,7 +158,11 @@ def test_the_last_cgroup_out_removes_pybuild_root_whoever_made_it():
     second.remove()
     assert not any(os.path.exists(r) for r in roots)
 
-    # The runner's view removes by path, from another process than the one that created them.
+    # The runner reopens them by path, from another process than the one that created them.
     third = open_cgroups("t-root-third")
-    cgroupview.remove(list(third.dirs))
+    again = reopen(third.dirs)
+    assert again.dirs == third.dirs
+    again.remove()
     assert not any(os.path.exists(os.path.dirname(d)) for d in third.dirs)
+    # A path outside pybuild's own (the hierarchy root, a parent, `..`) is never taken
+    assert reopen([os.path.dirname(d) for d in third.dirs] + ["/sys/fs/cgroup/memory/../x", "/etc"]).dirs == []
