@@ -216,26 +216,28 @@ def stats(ctx: typer.Context, refs: Optional[List[str]] = typer.Argument(None),
             return
 
 
-def inspect(ctx: typer.Context, refs: List[str] = typer.Argument(...)) -> None:
-    """Docker-like JSON of containers (State.ExitCode, State.OOMKilled, ...)."""
+def container_json(c) -> dict:
+    """`docker inspect`'s shape for a container (also what `pybuild inspect NAME` shows for one)."""
     from dataclasses import asdict
 
+    st = c.state
+    return {
+        "Id": c.id, "Name": "/" + c.name, "Created": c.created, "Image": c.config.image_id,
+        "Path": c.config.argv[0], "Args": list(c.config.argv[1:]),
+        "State": {"Status": st.status, "Running": st.status in ("running", "paused"),
+                  "Paused": st.status == "paused", "OOMKilled": st.oom_killed, "Pid": st.pid,
+                  "ExitCode": st.exit_code, "Error": st.error, "StartedAt": st.started_at,
+                  "FinishedAt": st.finished_at},
+        "Config": asdict(c.config), "Ports": list(st.ports), "Cgroups": list(st.cgroups),
+    }
+
+
+def inspect(ctx: typer.Context, refs: List[str] = typer.Argument(...)) -> None:
+    """Docker-like JSON of containers (State.ExitCode, State.OOMKilled, ...)."""
     from runtime.containers import lifecycle
 
     records = _records(ctx)
-    out = []
-    for ref in refs:
-        c = lifecycle.find(records, ref)
-        st = c.state
-        out.append({
-            "Id": c.id, "Name": "/" + c.name, "Created": c.created, "Image": c.config.image_id,
-            "Path": c.config.argv[0], "Args": list(c.config.argv[1:]),
-            "State": {"Status": st.status, "Running": st.status in ("running", "paused"),
-                      "Paused": st.status == "paused", "OOMKilled": st.oom_killed, "Pid": st.pid,
-                      "ExitCode": st.exit_code, "Error": st.error, "StartedAt": st.started_at,
-                      "FinishedAt": st.finished_at},
-            "Config": asdict(c.config), "Ports": list(st.ports), "Cgroups": list(st.cgroups),
-        })
+    out = [container_json(lifecycle.find(records, ref)) for ref in refs]
     typer.echo(json.dumps(out, indent=4))
 
 

@@ -59,6 +59,12 @@ def rmi(ctx: typer.Context, names: List[str] = typer.Argument(..., help="Images 
 
     store = open_store(ctx)
     for name in names:
+        container = _container(store, name)
+        if container is not None:  # as `docker inspect`: a container name or id, else an image
+            from .containers import container_json
+
+            out.append(container_json(container))
+            continue
         img = store.resolve(name)
         tags = store.tags_of(img)
         by_name = not looks_like_id(name)
@@ -99,12 +105,18 @@ def history(ctx: typer.Context, name: str = typer.Argument(...),
 
 
 def inspect(ctx: typer.Context, names: List[str] = typer.Argument(...)) -> None:
-    """Docker-like JSON of images."""
+    """Docker-like JSON of containers or images."""
     from cache.reference import parse_reference
 
     store = open_store(ctx)
     out = []
     for name in names:
+        container = _container(store, name)
+        if container is not None:  # as `docker inspect`: a container name or id, else an image
+            from .containers import container_json
+
+            out.append(container_json(container))
+            continue
         img = store.resolve(name)
         tags = store.tags_of(img)
         c = img.config
@@ -118,6 +130,16 @@ def inspect(ctx: typer.Context, names: List[str] = typer.Argument(...)) -> None:
             "Descriptor": img.manifest_descriptor.to_json() if img.manifest_descriptor else None,
         })
     typer.echo(json.dumps(out, indent=4))
+
+
+def _container(store, name: str):
+    from runtime.containers import lifecycle
+    from runtime.containers.records import ContainerConflict, ContainerNotFound, Records
+
+    try:
+        return lifecycle.find(Records(store.root), name)
+    except (ContainerNotFound, ContainerConflict):
+        return None
 
 
 image_app = typer.Typer(help="Manage images.", no_args_is_help=True)
