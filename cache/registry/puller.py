@@ -38,6 +38,7 @@ def pull(store, ref: str, platform: str | None = None, progress: Progress | None
     progress = progress or (lambda e: None)
     r = parse_reference(ref)
     client = client or Client(r.registry, tls_verify=tls_verify)
+    client.ping()  # as Docker: the API version, TLS or not, and how to log in, before anything else
     store.leases.hold()
     progress({"kind": "status", "text": f"pulling {r.familiar}"})
     raw, media_type, digest = fetch_manifest(client, r.repository, r.digest or r.tag)

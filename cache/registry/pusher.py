@@ -33,6 +33,7 @@ def push(store, image_or_ref, dest_ref: str, progress: Progress | None = None, *
     image: Image = store.resolve(image_or_ref) if isinstance(image_or_ref, str) else image_or_ref
     r = parse_reference(dest_ref)
     client = client or Client(r.registry, tls_verify=tls_verify)
+    client.ping()  # as Docker: the API version, TLS or not, and how to log in, before anything else
     repo = r.repository
     progress({"kind": "status", "text": f"pushing {r.familiar}"})
     from .sources import known, remember

@@ -223,7 +223,11 @@ class Client:
 
     def ping(self) -> None:
         """GET /v2/ with auth: proves the registry speaks v2 and accepts the credentials."""
-        self.request("GET", "/v2/", what="GET /v2/")
+        try:
+            self.request("GET", "/v2/", what="GET /v2/")
+        except NotFound:
+            raise RegistryError(f"{self.registry}: no registry API here (GET /v2/ answered 404)",
+                                hint="check the host and port: pybuild speaks the OCI distribution API v2") from None
 
 
 def _repository_of(path: str) -> str | None:

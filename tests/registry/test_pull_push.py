@@ -190,3 +190,27 @@ def test_cli_build_pull_flag(pybuild, seed, tmp_path):
     out = pybuild("build", "--pull=always", "--progress", "plain", "-t", "greet", str(ctx))
     assert out.returncode == 0, out.stderr
     assert "already there" in out.stderr  # the tag re-read; its blobs not fetched again
+
+
+def test_a_server_that_is_no_registry(clean_store):
+    """A web server answering 404 on /v2/: named as not a registry."""
+    from http.server import BaseHTTPRequestHandler
+
+    from cache.registry import RegistryError
+    from regservers import serve
+
+    class NotARegistry(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server, host = serve(NotARegistry)
+    try:
+        with pytest.raises(RegistryError) as err:
+            pull(clean_store, f"{host}/x:1")
+        assert "no registry API" in str(err.value) and host in str(err.value)
+    finally:
+        server.shutdown()
+        server.server_close()
