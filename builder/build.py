@@ -36,6 +36,7 @@ class BuildOptions:
     pull: str = "missing"                    # FROM images: always | missing | never (cache.registry)
     platform: str | None = None              # os/arch[/variant] picked from a pulled index
     tls_verify: bool | None = None
+    explain: bool = False                    # RUN steps print each kernel step (runtime/explain.py)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
         cache_from: List[str] = typer.Option([], "--cache-from", help="Import a build cache a --cache-to pushed (REF)."),
         cache_to: Optional[str] = typer.Option(None, "--cache-to", help="Push this build's cache to a registry (REF)."),
         tls_verify: Optional[str] = typer.Option(None, "--tls-verify", help="false: registries over plain http / unverified TLS."),
+        explain: bool = typer.Option(False, "--explain", help="Show each kernel step of RUN steps, as commands you would type."),
     ) -> None:
         from builder.build import BuildOptions, build
         from builder.progress import renderer
@@ -76,7 +77,7 @@ def register(app: typer.Typer) -> None:
                 tags=tuple(tag), build_args=_pairs(build_arg, "--build-arg", True), target=target,
                 no_cache=no_cache, explain_cache=explain_cache, labels=_pairs(label, "--label", False),
                 source_date_epoch=int(sde) if sde and sde.isdigit() else None, network=network,
-                pull=pull, platform=platform, tls_verify=tls)
+                pull=pull, platform=platform, tls_verify=tls, explain=explain)
             show = renderer("quiet" if quiet else progress, sys.stderr)
             for ref in cache_from:
                 from cache.registry import import_cache

@@ -98,6 +98,7 @@ def run(
     cap_drop: List[str] = typer.Option([], "--cap-drop"),
     privileged: bool = typer.Option(False, "--privileged"),
     cgroup_parent: Optional[str] = typer.Option(None, "--cgroup-parent"),
+    explain: bool = typer.Option(False, "--explain", help="Print each kernel step, as the commands you would type for it."),
 ) -> None:
     """Run a command in a new container."""
     from grammar.errors import UsageError
@@ -134,7 +135,7 @@ def run(
         interactive=interactive, memory=parse_bytes(memory, "--memory") if memory else None, cpus=cpus,
         pids_limit=pids_limit, stop_signal=stop_sig, stop_timeout=stop_timeout, read_only=read_only,
         cap_add=tuple(cap_add), cap_drop=tuple(cap_drop), privileged=privileged, auto_remove=rm,
-        cgroup_parent=cgroup_parent)
+        cgroup_parent=cgroup_parent, explain=explain)
     records = Records(store.root)
     with store.lock("containers"):
         c = records.create(config, name)

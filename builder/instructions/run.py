@@ -53,7 +53,8 @@ def apply(build, state, ins):
                 os.mkdir(lowers[0], 0o755)
             cfg = state.image.config_section
             code, output = _run_in_overlay(lowers, upper, work, merged, argv, env,
-                                           cfg.get("User") or "", cfg.get("WorkingDir") or "/", network)
+                                           cfg.get("User") or "", cfg.get("WorkingDir") or "/", network,
+                                           explain=build.opts.explain)
             for line in output.splitlines():
                 build.progress({"kind": "log", "line": ins.span.line, "text": line})
             if code != 0:
@@ -70,20 +71,24 @@ def apply(build, state, ins):
     return build.lookup_or_make(state, ins, parts, make, shlex.join(argv))
 
 
-def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, network) -> tuple[int, str]:
+def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, network,
+                    explain: bool = False) -> tuple[int, str]:
     SandboxSpec, spawn, mount_overlay, private_mount_namespace = _runtime()
     with tempfile.TemporaryFile() as out:
         pid = os.fork()
         if pid == 0:
+            # --explain: each kernel step goes into the step's output, before what the command prints
+            show = (lambda line: os.write(out.fileno(), f"+ {line}\n".encode())) if explain else None
             try:
-                private_mount_namespace()
-                mount_overlay(lowers, upper, work, merged)
+                private_mount_namespace(show)
+                mount_overlay(lowers, upper, work, merged, show)
                 from cache.fsutil import secure_join
 
                 os.makedirs(secure_join(merged, workdir), exist_ok=True)
                 devnull = os.open(os.devnull, os.O_RDONLY)
                 spec = SandboxSpec(rootfs=merged, argv=argv, env=env, user=user, workdir=workdir,
-                                   network=network, stdin=devnull, stdout=out.fileno(), stderr=out.fileno())
+                                   network=network, stdin=devnull, stdout=out.fileno(), stderr=out.fileno(),
+                                   explain=show)
                 result = spawn(spec).wait()
                 os._exit(min(result.exit_code, 255))
             except BaseException as err:  # noqa: BLE001 - a failed set-up never goes on

@@ -134,6 +134,16 @@ class Monitor:
         self.c: Container = records.load(cid)
         self.attach = attach
         self.relays: list[threading.Thread] = []
+        self.explain = self._explainer() if self.c.config.explain else None
+
+    def _explainer(self):
+        """--explain lines go to the attached CLI's stderr, or (detached) to the log as stderr."""
+        from runtime.explain import printer
+
+        if self.attach is not None:
+            return printer(os.fdopen(os.dup(self.attach.stderr), "w", buffering=1))
+        log = LogWriter(self.path(LOG_NAME))
+        return lambda line: log.write("stderr", f"+ {line}\n".encode())
 
     def path(self, *parts: str) -> str:
         return self.records.path(self.c.id, *parts)
@@ -194,8 +204,8 @@ class Monitor:
     def _mount_rootfs(self, lowers: list[str]) -> None:
         from runtime.mounts import mount_overlay, private_mount_namespace
 
-        private_mount_namespace()  # the mount vanishes with this process, whatever kills it
-        mount_overlay(lowers, self.path("upper"), self.path("work"), self.path("rootfs"))
+        private_mount_namespace(self.explain)  # the mount vanishes with this process, whatever kills it
+        mount_overlay(lowers, self.path("upper"), self.path("work"), self.path("rootfs"), self.explain)
 
     def _unmount_rootfs(self) -> None:
         from runtime.mounts import unmount
@@ -229,7 +239,9 @@ class Monitor:
 
         from runtime.sandbox import spawn
 
-        return spawn(build_spec(self.c, self.path("rootfs"), stdio))
+        from dataclasses import replace
+
+        return spawn(replace(build_spec(self.c, self.path("rootfs"), stdio), explain=self.explain))
 
     def _relay(self, ends: dict[str, int]) -> None:
         log = LogWriter(self.path(LOG_NAME))

@@ -56,6 +56,7 @@ class RunConfig:
     privileged: bool = False
     auto_remove: bool = False
     cgroup_parent: str | None = None
+    explain: bool = False            # print each kernel step (to the attached CLI, else the log)
 
     @classmethod
     def from_json(cls, d: dict) -> "RunConfig":
