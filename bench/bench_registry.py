@@ -69,6 +69,8 @@ def timed(argv: list[str], env: dict | None = None) -> float:
 def main() -> None:
     from regservers import start_registry
 
+    from cache.reference import parse_reference
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--random-mb", type=int, default=170)
     ap.add_argument("--runs", type=int, default=1, help="best of N for each figure")
@@ -91,7 +93,7 @@ def main() -> None:
                     dest = os.path.join(top, f"pulled-{run}")
                     pull = [*PYBUILD, "--root", dest, "pull", "-q", remote]
                 else:
-                    push = ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{src}:{ref_name(src, ref)}",
+                    push = ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{src}:{parse_reference(ref).name}",
                             f"docker://{remote}"]
                     dest = os.path.join(top, f"skopeo-{run}")
                     pull = ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{remote}", f"oci:{dest}:bench"]
@@ -108,17 +110,6 @@ def main() -> None:
         for reg in registries:
             reg.stop()
         shutil.rmtree(top, ignore_errors=True)
-
-
-def ref_name(root: str, ref: str) -> str:
-    """The name skopeo's oci: transport finds in the store's index.json (the full reference)."""
-    import json
-
-    from cache import mediatypes as mt
-
-    with open(os.path.join(root, "index.json")) as f:
-        names = [m.get("annotations", {}).get(mt.REF_NAME, "") for m in json.load(f)["manifests"]]
-    return next(n for n in names if n.endswith(ref) or ref in n)
 
 
 if __name__ == "__main__":

@@ -214,3 +214,27 @@ def test_a_server_that_is_no_registry(clean_store):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("fmt,media_type", [("v2s2", mt.DOCKER_MANIFEST), ("oci", mt.OCI_MANIFEST)])
+def test_pull_what_skopeo_pushed(tmp_path, registry, fmt, media_type):
+    """skopeo pushes a tiny image as Docker schema 2 or OCI; pybuild pulls and unpacks it."""
+    import subprocess
+
+    from cache.reference import parse_reference
+
+    src = Store.open(str(tmp_path / "src"))
+    tiny_image(src, "skopeo/tiny:1", {"etc/from-skopeo": fmt.encode()})
+    remote = f"{registry.host}/skopeo/tiny:{fmt}"
+    out = subprocess.run(["skopeo", "copy", "-q", "--format", fmt, "--dest-tls-verify=false",
+                          f"oci:{src.root}:{parse_reference('skopeo/tiny:1').name}", f"docker://{remote}"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    dst = Store.open(str(tmp_path / "dst"))
+    img = pull(dst, remote)
+    assert img.manifest["mediaType"] == media_type
+    layer_dir = dst.unpacked_layer(img.diff_ids[0])  # the diff_id checked while unpacking
+    with open(os.path.join(layer_dir, "etc", "from-skopeo")) as f:
+        assert f.read() == fmt
+    assert gc.check(dst) == []
