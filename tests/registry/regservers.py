@@ -199,7 +199,7 @@ class TokenServer:
 @dataclass
 class Fault:
     match: str                  # regex against "METHOD /path?query"
-    kind: str                   # status | truncate | corrupt | replace | slow
+    kind: str                   # status | truncate | corrupt | replace | slow | drop-range (a server without Range)
     arg: object = None          # status code, bytes kept, new body, seconds per chunk
     times: int | None = 1       # None: every matching request
     headers: dict = field(default_factory=dict)
@@ -231,7 +231,8 @@ class Proxy:
 
     def forward(self, h: BaseHTTPRequestHandler, body: bytes, fault: Fault | None = None) -> None:
         conn = http.client.HTTPConnection(self.upstream, timeout=60)
-        headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"}
+        skip = {"content-length", *(["range"] if fault and fault.kind == "drop-range" else [])}
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() not in skip}
         if body or h.command in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = str(len(body))
         conn.request(h.command, h.path, body=body, headers=headers)

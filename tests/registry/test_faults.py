@@ -188,3 +188,13 @@ def test_malformed_manifests_are_refused_cleanly(small, clean_store, faults, bod
         _pull(clean_store, faults)
     assert f"{faults.host}/small" in str(err.value)
     assert gc.check(clean_store) == [] and clean_store.list_images() == []
+
+
+def test_a_cut_download_restarts_when_the_registry_ignores_range(small, clean_store, faults):
+    image, digest = small
+    layer = image.layers[1]
+    faults.add(Fault(r"GET /v2/small/blobs/" + layer.digest, "truncate", layer.size // 2),
+               Fault(r"GET /v2/small/blobs/" + layer.digest, "drop-range"))
+    assert _pull(clean_store, faults).digest == digest
+    assert len(faults.requests("GET", layer.digest)) == 2
+    assert clean_store.blobs.verify(layer.digest) is None and gc.check(clean_store) == []
