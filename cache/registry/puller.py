@@ -27,6 +27,7 @@ from .transport import ATTEMPTS, BACKOFF_START, Client, scope
 
 MANIFEST_ACCEPT = ", ".join([mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST])
 MANIFEST_MAX = 4 << 20          # the distribution spec's limit on manifests
+CONFIG_MAX = 64 << 20           # a config is read into memory: bigger is an attack, not an image
 PARALLEL_LAYERS = 4
 CHUNK = 1 << 16         # small reads: a body cut short keeps what came, and the resume starts there
 Progress = Callable[[dict], None]
@@ -58,6 +59,9 @@ def pull(store, ref: str, platform: str | None = None, progress: Progress | None
         if layer.media_type not in mt.LAYERS:
             raise RegistryError(f"{client.where(r.repository)}: layer {layer.digest} has media type "
                                 f"{layer.media_type!r}", hint="pybuild reads tar layers: plain, gzip or zstd")
+    if config_desc.size > CONFIG_MAX:
+        raise RegistryError(f"{where}: its config claims {config_desc.size} bytes (more than {CONFIG_MAX})",
+                            hint="the image is broken or hostile; ask its publisher")
     fetch_blob(store, client, r.repository, config_desc, progress, what="config")
     config_bytes = store.blobs.get(config_desc.digest)
     config = _json(config_bytes, f"{client.where(r.repository)} config {config_desc.digest}")

@@ -180,7 +180,10 @@ def test_cli_failure_is_one_line_and_check_is_clean(small, faults, pybuild, tmp_
     json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
                 "manifests": "nope"}).encode(),
     json.dumps({"schemaVersion": 1, "mediaType": "application/vnd.docker.distribution.manifest.v1+prettyjws"}).encode(),
-], ids=["not-json", "a-list", "no-config", "path-in-digest", "no-size", "manifests-not-a-list", "schema1"])
+    json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + "b" * 64,
+                           "size": 1 << 40}, "layers": []}).encode(),
+], ids=["not-json", "a-list", "no-config", "path-in-digest", "no-size", "manifests-not-a-list", "schema1", "huge-config"])
 def test_malformed_manifests_are_refused_cleanly(small, clean_store, faults, body):
     """A manifest from a tag (no digest to check it against) that is broken: an error, no traceback."""
     faults.add(Fault(r"GET /v2/small/manifests/1", "replace", body, headers={"Docker-Content-Digest": ""}))
