@@ -59,6 +59,7 @@ class Client:
             from urllib3.exceptions import InsecureRequestWarning
 
             warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+        self._check_host()
         self.creds = cfg.credentials(registry) if credentials == "auto" else credentials
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
@@ -108,6 +109,9 @@ class Client:
                     self.scheme = "http"  # the registry speaks plain http (Docker's insecure-registry fallback)
                     attempt -= 1
                     continue
+                if _unresolvable(err):  # no name, no registry: retrying will not help
+                    raise RegistryError(f"{self.where()}: cannot resolve the host name {self.host.rsplit(':', 1)[0]}",
+                                        hint="check the registry's name (and DNS / network access)") from None
                 if isinstance(err, requests.exceptions.SSLError):
                     raise RegistryError(f"{self.where()}: TLS error: {err}",
                                         hint="fix the certificate, or pass --tls-verify=false for a registry you trust") from None
@@ -139,6 +143,14 @@ class Client:
             raise self._status_error(resp, what, self.where(_repository_of(path)))
         raise TransientError(f"{self.where(_repository_of(path))}: {what}: giving up after {attempts} attempt(s) ({last_error})",
                              hint="check that the registry is up and reachable, then try again")
+
+    def _check_host(self) -> None:
+        """A host name the URL parser refuses (e.g. a label over 63 characters) is an error of its own."""
+        try:
+            self.host.split(":")[0].encode("idna")
+        except UnicodeError as err:
+            raise RegistryError(f"{self.registry}: not a valid host name ({err})",
+                                hint="check the registry part of the image name") from None
 
     def _backoff(self, seconds: float, attempt: int) -> None:
         if attempt < ATTEMPTS:
@@ -228,6 +240,13 @@ class Client:
         except NotFound:
             raise RegistryError(f"{self.registry}: no registry API here (GET /v2/ answered 404)",
                                 hint="check the host and port: pybuild speaks the OCI distribution API v2") from None
+
+
+def _unresolvable(err: Exception) -> bool:
+    from urllib3.exceptions import NameResolutionError
+
+    reason = getattr(err.args[0], "reason", None) if err.args else None
+    return isinstance(reason, NameResolutionError)
 
 
 def _repository_of(path: str) -> str | None:

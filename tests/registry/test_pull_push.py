@@ -238,3 +238,12 @@ def test_pull_what_skopeo_pushed(tmp_path, registry, fmt, media_type):
     with open(os.path.join(layer_dir, "etc", "from-skopeo")) as f:
         assert f.read() == fmt
     assert gc.check(dst) == []
+
+
+def test_an_impossible_host_name_is_named(clean_store):
+    from cache.registry import RegistryError
+
+    host = "a" * 64 + ".test:5000"
+    with pytest.raises(RegistryError) as err:
+        pull(clean_store, f"{host}/x:1")
+    assert "not a valid host name" in str(err.value) and host in str(err.value)
