@@ -201,3 +201,23 @@ def test_a_cut_download_restarts_when_the_registry_ignores_range(small, clean_st
     assert _pull(clean_store, faults).digest == digest
     assert len(faults.requests("GET", layer.digest)) == 2
     assert clean_store.blobs.verify(layer.digest) is None and gc.check(clean_store) == []
+
+
+def test_two_processes_pulling_into_one_store_take_turns(small, faults, tmp_path):
+    """The second waits on the blob's lock and finds it done: each blob is fetched once, store clean."""
+    import subprocess
+    import sys
+
+    image, digest = small
+    faults.add(Fault(r"GET /v2/small/blobs/", "slow", 0.02, times=None))
+    root = tmp_path / "shared"
+    cmd = [sys.executable, "-m", "builder.cli", "--root", str(root), "pull", "-q", f"{faults.host}/small:1"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert {o[0].strip() for o in outs} == {digest}
+    for layer in image.layers:
+        assert len(faults.requests("GET", layer.digest)) == 1
+    from cache.store import Store
+
+    assert gc.check(Store.open(str(root))) == []
