@@ -67,6 +67,8 @@ def apply(build, state, ins):
 
     if ins.keyword == "add" and any("://" in s for s in ins.sources):
         return add_url(build, state, ins)
+    if getattr(ins, "heredocs", ()):
+        return copy_heredocs(build, state, ins)
     scope = state.expansion_env()
     sources = [build.expander.expand(s, scope) for s in ins.sources]
     dest = build.expander.expand(ins.dest, scope)
@@ -133,6 +135,49 @@ def write_one(src: str, upper: str, dst: str, uid: int, gid: int, mode: int | No
     os.lchown(target, uid, gid)
     if not stat.S_ISLNK(st.st_mode):
         os.chmod(target, stat.S_IMODE(st.st_mode) if mode is None else mode)
+
+
+def copy_heredocs(build, state, ins):
+    """COPY <<EOF /path: each heredoc becomes a file (named after its marker when the destination is
+    a directory); an unquoted marker's body has the build's ARG/ENV expanded, as BuildKit does."""
+    import hashlib
+
+    from ..build import BuildError
+
+    names = {h.name for h in ins.heredocs}
+    plain = [src for src in ins.sources if src.lstrip("0123456789").lstrip("<-").strip("'\"") not in names]
+    if plain:
+        raise BuildError(f"{build.where(ins)}: {ins.keyword.upper()} mixes heredocs with other sources ({plain[0]})",
+                         hint="use one COPY for the heredocs and another for the files")
+    scope = state.expansion_env()
+    dest = build.expander.expand(ins.dest, scope)
+    workdir = state.image.config_section.get("WorkingDir") or "/"
+    into_dir = _is_dir_dest(dest, list(ins.sources))
+    chown = build.expander.expand(ins.chown, scope) if ins.chown else ""
+    uid, gid = owners.resolve(build.store, state.image, chown) if chown else (0, 0)
+    mode = int(ins.chmod, 8) if ins.chmod else 0o644
+    bodies = []
+    for h in ins.heredocs:
+        text = build.expander.expand(h.text, scope) if h.expand else h.text
+        dst = posixpath.join(workdir, dest, h.name) if into_dir else posixpath.join(workdir, dest)
+        bodies.append((h.name, dst, text.encode("utf-8", "surrogateescape")))
+    files = tuple((f"<<{name}", dst, mode, "sha256:" + hashlib.sha256(data).hexdigest()) for name, dst, data in bodies)
+    parts = KeyParts(state.key, ins.original.strip(), (), files, f"{uid}:{gid}")
+
+    def make():
+        from cache.layers import pack_diff
+
+        with build.store.work_dir("copy") as upper, build.store.work_dir("heredoc") as scratch:
+            for i, (_name, dst, data) in enumerate(bodies):
+                src = os.path.join(scratch, str(i))
+                with open(src, "wb") as f:
+                    f.write(data)
+                write_one(src, upper, dst, uid, gid, mode)
+            layer = pack_diff(upper, build.store, source_date_epoch=build.opts.source_date_epoch)
+            build.store.adopt_unpacked_layer(layer.diff_id, upper)
+        return layer
+
+    return build.lookup_or_make(state, ins, parts, make, f"{ins.keyword.upper()} <<heredoc {dest}")
 
 
 def add_url(build, state, ins):

@@ -8,6 +8,7 @@ mounts never changes. Output is captured to a file and handed back as `log` even
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import tempfile
 
@@ -25,10 +26,39 @@ def _runtime():
     return SandboxSpec, spawn, mount_overlay, private_mount_namespace
 
 
+_ONLY_HEREDOCS = re.compile(r"""\s*(\d*<<-?\s*(["']?)[^\s"'<>|&;]+\2\s*)+""")
+
+
 def argv_of(state, ins) -> list[str]:
+    """The command as BuildKit runs it. Heredocs: `RUN <<EOF` alone runs the body as a script (with
+    its #! interpreter, else the shell); otherwise the shell gets the line and the bodies as they
+    were written, so it does the redirections, `<<-` tab stripping and quoting itself."""
     if ins.is_json:
         return list(ins.command)
-    return [*state.shell, ins.command]
+    heredocs = getattr(ins, "heredocs", ())
+    if not heredocs:
+        return [*state.shell, ins.command]
+    if _ONLY_HEREDOCS.fullmatch(ins.command):
+        body = heredocs[0].text
+        if body.startswith("#!"):
+            interpreter = body[2:].split("\n", 1)[0].split()
+            return [*interpreter, "-c" if interpreter[-1].endswith("sh") else "/dev/stdin"] + \
+                ([body] if interpreter[-1].endswith("sh") else [])
+        return [*state.shell, body]
+    script = ins.command + "\n" + "".join(
+        h.content + ("" if h.content.endswith("\n") or not h.content else "\n") + h.name + "\n" for h in heredocs)
+    return [*state.shell, script]
+
+
+def stdin_of(ins) -> bytes | None:
+    """A `#!` heredoc run by a non-shell interpreter reads its script from stdin (/dev/stdin)."""
+    heredocs = getattr(ins, "heredocs", ())
+    if ins.is_json or not heredocs or not _ONLY_HEREDOCS.fullmatch(ins.command):
+        return None
+    body = heredocs[0].text
+    if body.startswith("#!") and not body[2:].split("\n", 1)[0].split()[-1].endswith("sh"):
+        return body.encode()
+    return None
 
 
 def apply(build, state, ins):
@@ -37,7 +67,8 @@ def apply(build, state, ins):
     env.setdefault("PATH", DEFAULT_PATH)
     argv = argv_of(state, ins)
     keyed = tuple(sorted((k, v) for k, v in args.items() if k not in PROXY_ARGS))
-    parts = KeyParts(state.key, ins.original.strip(), keyed)
+    bodies = "".join(f"\n<<{h.name}\n{h.content}" for h in getattr(ins, "heredocs", ()))
+    parts = KeyParts(state.key, ins.original.strip() + bodies, keyed)
     network = (ins.network or build.opts.network or "host").replace("default", "host")
 
     def make():
@@ -54,7 +85,7 @@ def apply(build, state, ins):
             cfg = state.image.config_section
             code, output = _run_in_overlay(lowers, upper, work, merged, argv, env,
                                            cfg.get("User") or "", cfg.get("WorkingDir") or "/", network,
-                                           explain=build.opts.explain)
+                                           explain=build.opts.explain, stdin=stdin_of(ins))
             for line in output.splitlines():
                 build.progress({"kind": "log", "line": ins.span.line, "text": line})
             if code != 0:
@@ -72,7 +103,7 @@ def apply(build, state, ins):
 
 
 def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, network,
-                    explain: bool = False) -> tuple[int, str]:
+                    explain: bool = False, stdin: bytes | None = None) -> tuple[int, str]:
     SandboxSpec, spawn, mount_overlay, private_mount_namespace = _runtime()
     with tempfile.TemporaryFile() as out:
         pid = os.fork()
@@ -85,7 +116,12 @@ def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, netwo
                 from cache.fsutil import secure_join
 
                 os.makedirs(secure_join(merged, workdir), exist_ok=True)
-                devnull = os.open(os.devnull, os.O_RDONLY)
+                if stdin is None:
+                    devnull = os.open(os.devnull, os.O_RDONLY)
+                else:  # a script for the interpreter: a memory file, read from the start
+                    devnull = os.memfd_create("run-stdin")
+                    os.write(devnull, stdin)
+                    os.lseek(devnull, 0, os.SEEK_SET)
                 spec = SandboxSpec(rootfs=merged, argv=argv, env=env, user=user, workdir=workdir,
                                    network=network, stdin=devnull, stdout=out.fileno(), stderr=out.fileno(),
                                    explain=show)
