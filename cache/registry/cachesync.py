@@ -7,6 +7,8 @@ The keys are the builder's own (xxh3 of parent key + instruction + what it read)
 that builds the same Dockerfile on the same base and context computes the same keys and finds
 them here. Import fetches the artifact, every layer it lacks (verified by digest like any pull;
 a layer's diff_id is checked again when it is first unpacked), and only then writes each entry.
+An imported entry says "this step gives that layer": trust a cache as you trust a base image, and
+import only caches your own builds (or people you would build FROM) exported.
 """
 from __future__ import annotations
 
