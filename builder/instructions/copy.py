@@ -79,6 +79,7 @@ def apply(build, state, ins):
     if pairs and pairs[0][0] == "!missing":
         raise BuildError(f"{build.where(ins)}: {ins.keyword.upper()} source {pairs[0][1]!r} not found in the build context",
                          hint="check the path and .dockerignore")
+    pairs = _through_image_links(build, state, pairs)
     uid, gid = owners.resolve(build.store, state.image, chown) if chown else (0, 0)
     mode = int(ins.chmod, 8) if ins.chmod else None
     archives_ = {src for src, _ in pairs if ins.keyword == "add" and stat.S_ISREG(tree[src].mode)
@@ -108,6 +109,24 @@ def apply(build, state, ins):
 
     created_by = f"{ins.keyword.upper()} {' '.join(sources)} {dest}"
     return build.lookup_or_make(state, ins, parts, make, created_by)
+
+
+def _through_image_links(build, state, pairs):
+    """Destinations with the parent image's symlinks followed (builder/layerpaths.py)."""
+    if not pairs or not state.image.diff_ids:
+        return pairs
+    from ..layerpaths import resolve_parents
+
+    layers = [build.store.unpacked_layer(d) for d in reversed(state.image.diff_ids)]
+    cache: dict[str, str] = {}
+
+    def parent_of(dst: str) -> str:
+        parent = posixpath.dirname(dst)
+        if parent not in cache:
+            cache[parent] = posixpath.dirname(resolve_parents(layers, posixpath.join(parent, "x")))
+        return cache[parent]
+
+    return [(src, posixpath.join(parent_of(dst), posixpath.basename(dst))) for src, dst in pairs]
 
 
 def source_tree(build, state, ins) -> tuple[dict, str]:
@@ -161,6 +180,8 @@ def copy_heredocs(build, state, ins):
         text = build.expander.expand(h.text, scope) if h.expand else h.text
         dst = posixpath.join(workdir, dest, h.name) if into_dir else posixpath.join(workdir, dest)
         bodies.append((h.name, dst, text.encode("utf-8", "surrogateescape")))
+    resolved = dict(_through_image_links(build, state, [(name, dst) for name, dst, _ in bodies]))
+    bodies = [(name, resolved[name], data) for name, _dst, data in bodies]
     files = tuple((f"<<{name}", dst, mode, "sha256:" + hashlib.sha256(data).hexdigest()) for name, dst, data in bodies)
     parts = KeyParts(state.key, ins.original.strip(), (), files, f"{uid}:{gid}")
 
@@ -195,6 +216,7 @@ def add_url(build, state, ins):
     dst = posixpath.join(workdir, dest)
     if dest.endswith("/"):
         dst = posixpath.join(dst, download.file_name(url))
+    dst = _through_image_links(build, state, [(url, dst)])[0][1]
     mode = int(ins.chmod, 8) if ins.chmod else 0o600
     uid, gid = owners.resolve(build.store, state.image, build.expander.expand(ins.chown, scope)) if ins.chown else (0, 0)
     scratch = build.cleanup.enter_context(build.store.work_dir("download"))
