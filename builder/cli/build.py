@@ -80,9 +80,12 @@ def register(app: typer.Typer) -> None:
                 pull=pull, platform=platform, tls_verify=tls, explain=explain)
             show = renderer("quiet" if quiet else progress, sys.stderr)
             for ref in cache_from:
-                from cache.registry import import_cache
+                from cache.registry import NotFound, import_cache
 
-                import_cache(store, ref, show, tls_verify=tls)
+                try:
+                    import_cache(store, ref, show, tls_verify=tls)
+                except NotFound as err:  # as BuildKit: a cache not exported yet (first CI run) is no error
+                    show({"kind": "warning", "text": f"--cache-from {ref}: {err}; building without it"})
             result = build(store, opts, show)
             if cache_to:
                 from cache.registry import export_cache

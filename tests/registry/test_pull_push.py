@@ -247,3 +247,12 @@ def test_an_impossible_host_name_is_named(clean_store):
     with pytest.raises(RegistryError) as err:
         pull(clean_store, f"{host}/x:1")
     assert "not a valid host name" in str(err.value) and host in str(err.value)
+
+
+def test_cache_from_a_ref_not_exported_yet_warns_and_builds(pybuild, seed, registry, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {seed.remote}\nENV A=1\n")
+    out = pybuild("build", "--progress", "plain", "--cache-from", f"{registry.host}/cache/none:yet", str(ctx))
+    assert out.returncode == 0, out.stderr
+    assert "warning: --cache-from" in out.stderr and "cache/none" in out.stderr
