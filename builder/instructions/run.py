@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import tempfile
 
 from ..cachekey import KeyParts
 from ..build import PROXY_ARGS
@@ -85,9 +84,9 @@ def apply(build, state, ins):
             cfg = state.image.config_section
             code, output = _run_in_overlay(lowers, upper, work, merged, argv, env,
                                            cfg.get("User") or "", cfg.get("WorkingDir") or "/", network,
-                                           explain=build.opts.explain, stdin=stdin_of(ins))
-            for line in output.splitlines():
-                build.progress({"kind": "log", "line": ins.span.line, "text": line})
+                                           explain=build.opts.explain, stdin=stdin_of(ins),
+                                           on_line=lambda text: build.progress(
+                                               {"kind": "log", "line": ins.span.line, "text": text}))
             if code != 0:
                 from ..build import BuildError
 
@@ -103,34 +102,53 @@ def apply(build, state, ins):
 
 
 def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, network,
-                    explain: bool = False, stdin: bytes | None = None) -> tuple[int, str]:
+                    explain: bool = False, stdin: bytes | None = None,
+                    on_line=lambda line: None) -> tuple[int, str]:
+    """Run in a forked child's private overlay; each output line goes to `on_line` as it comes.
+    Returns (exit code, the last lines of output) for the error message."""
     SandboxSpec, spawn, mount_overlay, private_mount_namespace = _runtime()
-    with tempfile.TemporaryFile() as out:
-        pid = os.fork()
-        if pid == 0:
-            # --explain: each kernel step goes into the step's output, before what the command prints
-            show = (lambda line: os.write(out.fileno(), f"+ {line}\n".encode())) if explain else None
-            try:
-                private_mount_namespace(show)
-                mount_overlay(lowers, upper, work, merged, show)
-                from cache.fsutil import secure_join
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        # --explain: each kernel step goes into the step's output, before what the command prints
+        show = (lambda line: os.write(w, f"+ {line}\n".encode())) if explain else None
+        try:
+            private_mount_namespace(show)
+            mount_overlay(lowers, upper, work, merged, show)
+            from cache.fsutil import secure_join
 
-                os.makedirs(secure_join(merged, workdir), exist_ok=True)
-                if stdin is None:
-                    devnull = os.open(os.devnull, os.O_RDONLY)
-                else:  # a script for the interpreter: a memory file, read from the start
-                    devnull = os.memfd_create("run-stdin")
-                    os.write(devnull, stdin)
-                    os.lseek(devnull, 0, os.SEEK_SET)
-                spec = SandboxSpec(rootfs=merged, argv=argv, env=env, user=user, workdir=workdir,
-                                   network=network, stdin=devnull, stdout=out.fileno(), stderr=out.fileno(),
-                                   explain=show)
-                result = spawn(spec).wait()
-                os._exit(min(result.exit_code, 255))
-            except BaseException as err:  # noqa: BLE001 - a failed set-up never goes on
-                os.write(out.fileno(), f"pybuild: RUN set-up failed: {err}\n".encode())
-                os._exit(125)
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        return code, out.read().decode("utf-8", "replace")
+            os.makedirs(secure_join(merged, workdir), exist_ok=True)
+            if stdin is None:
+                devnull = os.open(os.devnull, os.O_RDONLY)
+            else:  # a script for the interpreter: a memory file, read from the start
+                devnull = os.memfd_create("run-stdin")
+                os.write(devnull, stdin)
+                os.lseek(devnull, 0, os.SEEK_SET)
+            spec = SandboxSpec(rootfs=merged, argv=argv, env=env, user=user, workdir=workdir,
+                               network=network, stdin=devnull, stdout=w, stderr=w, explain=show)
+            result = spawn(spec).wait()
+            os._exit(min(result.exit_code, 255))
+        except BaseException as err:  # noqa: BLE001 - a failed set-up never goes on
+            os.write(w, f"pybuild: RUN set-up failed: {err}\n".encode())
+            os._exit(125)
+    os.close(w)
+    tail: list[str] = []
+    pending = b""
+    with os.fdopen(r, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for raw in lines:
+                _emit(raw, on_line, tail)
+    if pending:
+        _emit(pending, on_line, tail)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), "\n".join(tail)
+
+
+def _emit(raw: bytes, on_line, tail: list[str], keep: int = 50) -> None:
+    line = raw.decode("utf-8", "replace").rstrip("\r")
+    on_line(line)
+    tail.append(line)
+    if len(tail) > keep:
+        del tail[0]
