@@ -230,12 +230,17 @@ class _Build:
         from cache.errors import ImageNotFound
 
         if self.opts.pull != "always":
+            from cache.registry.platforms import matches
+
             try:
-                return self.store.resolve(ref, self.opts.platform)
+                image = self.store.resolve(ref, self.opts.platform)
+                if not self.opts.platform or matches(image.config, self.opts.platform):
+                    return image  # else: the store has it for another platform only; pull this one
             except ImageNotFound:
-                if self.opts.pull == "never":
-                    raise BuildError(f"{self.where(frm)}: image {ref} is not in the store (--pull=never)",
-                                     hint="pull it, make it with `pybuild debootstrap`, or drop --pull=never") from None
+                pass
+            if self.opts.pull == "never":
+                raise BuildError(f"{self.where(frm)}: image {ref} is not in the store (--pull=never)",
+                                 hint="pull it, make it with `pybuild debootstrap`, or drop --pull=never")
         from cache.registry import ensure_image
 
         return ensure_image(self.store, ref, self.opts.pull, self.opts.platform, self.progress,

@@ -36,11 +36,16 @@ def ensure_image(store, ref, policy="missing", platform=None, progress=None, *, 
 
         raise UsageError(f"--pull={policy}: expected one of {', '.join(POLICIES)}")
     if policy != "always":
+        from .platforms import matches
+
         try:
-            return store.resolve(ref, platform)
+            image = store.resolve(ref, platform)
         except ImageNotFound:
-            if policy == "never":
-                raise ImageNotFound(ref) from None
+            image = None
+        if image is not None and (not platform or matches(image.config, platform)):
+            return image
+        if policy == "never":  # absent, or there for another platform only
+            raise ImageNotFound(f"{ref} ({platform})" if image is not None else ref) from None
     return pull(store, ref, platform, progress, tls_verify=tls_verify)
 
 

@@ -20,7 +20,7 @@ from grammar.errors import PybuildError
 from .. import mediatypes as mt
 from ..errors import DigestMismatch, SizeMismatch
 from ..fsutil import temp_name
-from ..image import Descriptor, Image, host_architecture
+from ..image import Descriptor, Image
 from ..reference import parse_reference
 from .errors import RegistryError
 from .transport import ATTEMPTS, BACKOFF_START, Client, scope
@@ -109,31 +109,17 @@ def fetch_manifest(client: Client, repository: str, reference: str) -> tuple[byt
 
 def select_platform(index: dict, platform: str | None, where: str) -> Descriptor:
     """The manifest for `platform` (os/arch[/variant]; default this host, linux) from an index."""
-    want_os, want_arch, want_variant = _split_platform(platform)
+    from .platforms import matches, split_platform
+
+    wanted = "/".join(x for x in split_platform(platform) if x)
     offered = []
     for m in _list(index.get("manifests", []), where):
         p = (m.get("platform") if isinstance(m, dict) else None) or {}
         offered.append("/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x))
-        if p.get("os") != want_os or p.get("architecture") != want_arch:
-            continue
-        variant = p.get("variant") or ("v8" if want_arch == "arm64" else "")
-        if want_variant and variant != want_variant:
-            continue
-        return descriptor(m, where)
-    wanted = "/".join(x for x in (want_os, want_arch, want_variant) if x)
+        if p.get("os") and matches(p, platform):
+            return descriptor(m, where)
     raise RegistryError(f"{where}: no image for {wanted} (the index offers: {', '.join(offered) or 'nothing'})",
                         hint="pick one of those with --platform")
-
-
-def _split_platform(platform: str | None) -> tuple[str, str, str]:
-    if not platform:
-        return "linux", host_architecture(), ""
-    parts = platform.split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        from grammar.errors import UsageError
-
-        raise UsageError(f"--platform {platform!r}: expected os/arch or os/arch/variant, e.g. linux/amd64")
-    return parts[0], parts[1], parts[2] if len(parts) == 3 else ""
 
 
 def fetch_blob(store, client: Client, repository: str, desc: Descriptor, progress: Progress,

@@ -83,3 +83,31 @@ def test_cli_platform(multi, pybuild, tmp_path):
     out = pybuild("pull", "-q", "--platform", "linux/arm64", ref, root=tmp_path / "s")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == digests["arm64"]
+
+
+@pytest.mark.parametrize("policy", ["missing", "never"])
+def test_ensure_image_pulls_again_for_another_platform(multi, clean_store, policy):
+    from cache.errors import ImageNotFound
+    from cache.registry import ensure_image
+
+    ref, digests, _ = multi
+    assert ensure_image(clean_store, ref).digest == digests[host_architecture()]
+    assert ensure_image(clean_store, ref, policy).digest == digests[host_architecture()]  # no platform: the store's
+    other = "arm64" if host_architecture() != "arm64" else "amd64"
+    if policy == "never":
+        with pytest.raises(ImageNotFound):
+            ensure_image(clean_store, ref, policy, f"linux/{other}")
+    else:
+        assert ensure_image(clean_store, ref, policy, f"linux/{other}").digest == digests[other]
+
+
+def test_build_platform_picks_the_base(multi, pybuild, tmp_path):
+    ref, digests, _ = multi
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {ref}\nENV X=1\n")
+    root = tmp_path / "s"
+    for arch in ("arm64", "amd64", "arm64"):
+        out = pybuild("build", "-q", "--platform", f"linux/{arch}", "-t", f"t:{arch}", str(ctx), root=root)
+        assert out.returncode == 0, out.stderr
+        assert Store.open(str(root)).resolve(f"t:{arch}").config["architecture"] == arch
