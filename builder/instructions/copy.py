@@ -79,7 +79,16 @@ def apply(build, state, ins):
     if pairs and pairs[0][0] == "!missing":
         raise BuildError(f"{build.where(ins)}: {ins.keyword.upper()} source {pairs[0][1]!r} not found in the build context",
                          hint="check the path and .dockerignore")
-    pairs = _through_image_links(build, state, pairs)
+    if getattr(ins, "parents", False):
+        # --parents: each file keeps its path from the context root under the destination
+        if "/./" in "".join(sources):
+            raise BuildError(f"{build.where(ins)}: COPY --parents with a /./ pivot is not supported",
+                             hint="name the paths from the context root")
+        base = posixpath.join(workdir, dest)
+        pairs = [(src, posixpath.join(base, src)) for src, _dst in pairs]
+    if not getattr(ins, "link", False):
+        # (--link: the layer stands on its own, as BuildKit makes it: the parent's links are not read)
+        pairs = _through_image_links(build, state, pairs)
     uid, gid = owners.resolve(build.store, state.image, chown) if chown else (0, 0)
     mode = int(ins.chmod, 8) if ins.chmod else None
     archives_ = {src for src, _ in pairs if ins.keyword == "add" and stat.S_ISREG(tree[src].mode)

@@ -3,7 +3,7 @@ overlay's upperdir becomes the new layer.
 
 The overlay is mounted in a forked child that first enters a private mount namespace, so the mount
 vanishes with that child whatever happens (even kill -9) and the build process's own view of the
-mounts never changes. Output is captured to a file and handed back as `log` events.
+mounts never changes. Output streams back line by line as `log` events while the command runs.
 """
 from __future__ import annotations
 
@@ -67,6 +67,11 @@ def apply(build, state, ins):
     argv = argv_of(state, ins)
     keyed = tuple(sorted((k, v) for k, v in args.items() if k not in PROXY_ARGS))
     bodies = "".join(f"\n<<{h.name}\n{h.content}" for h in getattr(ins, "heredocs", ()))
+    from .. import runmounts
+
+    mounts = [runmounts.parse(build.expander.expand(spec, state.expansion_env()), build.where(ins))
+              for spec in getattr(ins, "mounts", ())]
+    keyed += tuple(runmounts.key_part(build, state, m) for m in mounts)
     parts = KeyParts(state.key, ins.original.strip() + bodies, keyed)
     network = (ins.network or build.opts.network or "host").replace("default", "host")
 
@@ -82,9 +87,10 @@ def apply(build, state, ins):
                 lowers = [os.path.join(scratch, "empty")]
                 os.mkdir(lowers[0], 0o755)
             cfg = state.image.config_section
+            extra = [runmounts.prepare(build, state, m, scratch) for m in mounts]
             code, output = _run_in_overlay(lowers, upper, work, merged, argv, env,
                                            cfg.get("User") or "", cfg.get("WorkingDir") or "/", network,
-                                           explain=build.opts.explain, stdin=stdin_of(ins),
+                                           explain=build.opts.explain, stdin=stdin_of(ins), mounts=extra,
                                            on_line=lambda text: build.progress(
                                                {"kind": "log", "line": ins.span.line, "text": text}))
             if code != 0:
@@ -103,7 +109,7 @@ def apply(build, state, ins):
 
 def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, network,
                     explain: bool = False, stdin: bytes | None = None,
-                    on_line=lambda line: None) -> tuple[int, str]:
+                    on_line=lambda line: None, mounts=()) -> tuple[int, str]:
     """Run in a forked child's private overlay; each output line goes to `on_line` as it comes.
     Returns (exit code, the last lines of output) for the error message."""
     SandboxSpec, spawn, mount_overlay, private_mount_namespace = _runtime()
@@ -126,7 +132,8 @@ def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, netwo
                 os.write(devnull, stdin)
                 os.lseek(devnull, 0, os.SEEK_SET)
             spec = SandboxSpec(rootfs=merged, argv=argv, env=env, user=user, workdir=workdir,
-                               network=network, stdin=devnull, stdout=w, stderr=w, explain=show)
+                               network=network, stdin=devnull, stdout=w, stderr=w, explain=show,
+                               mounts=list(mounts))
             result = spawn(spec).wait()
             os._exit(min(result.exit_code, 255))
         except BaseException as err:  # noqa: BLE001 - a failed set-up never goes on
