@@ -199,7 +199,7 @@ class TokenServer:
 @dataclass
 class Fault:
     match: str                  # regex against "METHOD /path?query"
-    kind: str                   # status | truncate | corrupt | replace | slow | drop-range (a server without Range)
+    kind: str                   # status | truncate | corrupt | replace | slow | redirect | drop-range
     arg: object = None          # status code, bytes kept, new body, seconds per chunk
     times: int | None = 1       # None: every matching request
     headers: dict = field(default_factory=dict)
@@ -308,6 +308,12 @@ class FaultProxy(Proxy):
         fault = self._take(h)
         if fault is None:
             return False
+        if fault.kind == "redirect":  # as Docker Hub sends blobs to a CDN: 307 to another host
+            h.send_response(307)
+            h.send_header("Location", f"http://{self.upstream}{h.path}")
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return True
         if fault.kind == "status":
             body = json.dumps({"errors": [{"code": "FAULT", "message": f"injected {fault.arg}"}]}).encode()
             h.send_response(int(fault.arg))

@@ -221,3 +221,12 @@ def test_two_processes_pulling_into_one_store_take_turns(small, faults, tmp_path
     from cache.store import Store
 
     assert gc.check(Store.open(str(root))) == []
+
+
+def test_blobs_redirected_to_another_host_are_followed(small, clean_store, faults):
+    """Docker Hub answers a blob GET with 307 to a CDN: followed, and still verified."""
+    image, digest = small
+    faults.add(Fault(r"GET /v2/small/blobs/", "redirect", times=None))
+    assert _pull(clean_store, faults).digest == digest
+    assert len(faults.requests("GET", "/blobs/")) == len(image.layers) + 1
+    assert gc.check(clean_store) == []
