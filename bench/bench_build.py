@@ -1,4 +1,5 @@
-"""Build benchmark, side by side in one run: pybuild vs `buildah bud --layers` (the anchors'
+"""Build benchmark, side by side in one run: pybuild vs BuildKit (`DOCKER_BUILDKIT=1 docker build`
+against the anchors' private dockerd, started and stopped here) and `buildah bud --layers` (the anchors'
 configuration) on samples/node-app and the COPY-heavy project (20,000 files, ~200 MB, generated
 into /var/cache/pybuild-bench, never the repository). Cases: cold (no cache), fully cached
 rebuild, one-file-changed rebuild. Prints a table with both tools' seconds and the ratio.
@@ -59,16 +60,30 @@ def commands(tool: str, name: str, ctx: Path) -> tuple[str, str, str]:
     if tool == "pybuild":
         build = f"{' '.join(PYBUILD)} build -q -t bench/{name}:pybuild {ctx}"
         return "true", build.replace(" build ", " build --no-cache "), build
+    if tool == "buildkit":
+        build = f"DOCKER_BUILDKIT=1 $DOCKER build -q --network=host -t bench/{name}:buildkit {ctx}"
+        clean = f"$DOCKER rmi -f bench/{name}:buildkit >/dev/null 2>&1; $DOCKER builder prune -af >/dev/null 2>&1; true"
+        return clean, build, build
     build = f"buildah bud --layers --cgroup-parent=$CGP -q -t bench/{name}:buildah {ctx}"
     clean = f"podman rmi -f bench/{name}:buildah >/dev/null 2>&1; buildah rmi --prune >/dev/null 2>&1; true"
     return clean, build, build
 
 
-def measure(runs: int) -> list[tuple[str, str, float, float]]:
+def buildkit_up() -> bool:
+    """The anchors' private dockerd (BuildKit inside), with the base image loaded."""
+    try:
+        sh(f"bash {ANCHORS}/dockerd.sh start")
+        sh(f"$DOCKER image inspect {BASE_REF} >/dev/null 2>&1 || $DOCKER load -i {BENCH}/bookworm-min.docker.tar")
+        return True
+    except subprocess.CalledProcessError:
+        return False
+
+
+def measure(runs: int, tools: list[str]) -> list[tuple[str, str, dict[str, float]]]:
     rows = []
     for name, (ctx, changed) in prepare().items():
         figures: dict[str, dict[str, float]] = {}
-        for tool in ("pybuild", "buildah"):
+        for tool in tools:
             clean, cold_cmd, warm = commands(tool, name, ctx)
             sh(clean)
             figures.setdefault("cold", {})[tool] = timed(cold_cmd)
@@ -80,18 +95,30 @@ def measure(runs: int) -> list[tuple[str, str, float, float]]:
                     f.write(f"// change {tool} {i} {time.time()}\n")
                 times.append(timed(warm))
             figures.setdefault("one-file", {})[tool] = statistics.median(times)
-        rows += [(name, case, v["pybuild"], v["buildah"]) for case, v in figures.items()]
+        rows += [(name, case, v) for case, v in figures.items()]
     return rows
 
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    rows = measure(runs)
-    print(f"{'project':<11} {'case':<9} {'pybuild s':>10} {'buildah s':>10} {'ratio':>7}")
-    for name, case, ours, theirs in rows:
-        print(f"{name:<11} {case:<9} {ours:>10.2f} {theirs:>10.2f} {ours / theirs:>7.2f}")
-    print("(BuildKit figures from issue 5, measured earlier on this machine: node-app cached 0.17 s, one-file 0.21 s;"
-          " copy-heavy cold 12.1 s, cached 1.09 s, one-file 8.8 s)")
+    tools = ["pybuild", "buildah"]
+    with_buildkit = buildkit_up()
+    if with_buildkit:
+        tools.insert(1, "buildkit")
+    try:
+        rows = measure(runs, tools)
+    finally:
+        if with_buildkit:
+            subprocess.run(["bash", str(ANCHORS / "dockerd.sh"), "stop"], capture_output=True)
+    others = tools[1:]
+    print(f"{'project':<11} {'case':<9} " + " ".join(f"{t + ' s':>11}" for t in tools)
+          + " " + " ".join(f"{'x ' + t:>10}" for t in others))
+    for name, case, v in rows:
+        print(f"{name:<11} {case:<9} " + " ".join(f"{v[t]:>11.2f}" for t in tools)
+              + " " + " ".join(f"{v['pybuild'] / v[t]:>10.2f}" for t in others))
+    print("x TOOL = pybuild's time / that tool's time (below 1: pybuild is faster)")
+    if not with_buildkit:
+        print("BuildKit: the anchors' dockerd did not start; not measured")
 
 
 if __name__ == "__main__":
