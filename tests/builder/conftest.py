@@ -22,3 +22,33 @@ def make_build(tmp_path):
         return store, result, events
 
     return run
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory, base_tarball):
+    """A store directory holding the debootstrap base as debian:bookworm (for make_build's store_dir)."""
+    from cache.archive import import_rootfs
+    from cache.store import Store
+
+    root = tmp_path_factory.mktemp("base") / "store"
+    with open(base_tarball, "rb") as f:
+        import_rootfs(Store.open(str(root)), f, ref="debian:bookworm")
+    return root
+
+
+@pytest.fixture
+def image_file():
+    """image_file(store, image, "/path") -> its text in the image's top-most layer that has it
+    ("<dir>" for a directory), or None."""
+    import os
+
+    def read(store, image, path: str):
+        for diff_id in reversed(image.diff_ids):
+            full = os.path.join(store.unpacked_layer(diff_id), path.lstrip("/"))
+            if os.path.lexists(full):
+                if not os.path.isfile(full):
+                    return "<dir>"
+                with open(full) as f:
+                    return f.read()
+        return None
+    return read

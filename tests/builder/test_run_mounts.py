@@ -1,7 +1,6 @@
 """RUN --mount (cache, bind, tmpfs) and COPY --parents/--link: BuildKit's semantics."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -32,15 +31,6 @@ def test_parse_errors_name_the_line(spec, words):
     assert "Dockerfile:2:1" in str(err.value)
 
 
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory, base_tarball):
-    from cache.archive import import_rootfs
-    from cache.store import Store
-
-    root = tmp_path_factory.mktemp("mounts") / "store"
-    with open(base_tarball, "rb") as f:
-        import_rootfs(Store.open(str(root)), f, ref="debian:bookworm")
-    return root
 
 
 DOCKERFILE = """FROM debian:bookworm
@@ -52,31 +42,25 @@ COPY --parents sub/data /kept/
 """
 
 
-def _read(store, image, path):
-    for diff_id in reversed(image.diff_ids):
-        full = os.path.join(store.unpacked_layer(diff_id), path.lstrip("/"))
-        if os.path.lexists(full):
-            return open(full).read() if os.path.isfile(full) else "<dir>"
-    return None
 
 
 @pytest.mark.root
 @pytest.mark.namespaces
 @pytest.mark.cgroups
 @pytest.mark.debootstrap
-def test_mounts_in_a_build(make_build, base_dir, tmp_path):
+def test_mounts_in_a_build(make_build, image_file, base_dir, tmp_path):
     files = {"sub/data": "v1\n", "secret.txt": "hidden\n", ".dockerignore": "secret.txt\n"}
     store, first, _ = make_build(DOCKERFILE, files, store_dir=base_dir)
     image = first.image
-    assert _read(store, image, "/count").strip() == "1"
-    assert _read(store, image, "/copied") == "v1\n"
-    listing = _read(store, image, "/listing").split()
+    assert image_file(store, image, "/count").strip() == "1"
+    assert image_file(store, image, "/copied") == "v1\n"
+    listing = image_file(store, image, "/listing").split()
     assert "sub" in listing and "secret.txt" not in listing     # .dockerignore holds for binds
     assert not (tmp_path / "ctx" / "new").exists()               # rw writes never reach the context
-    assert _read(store, image, "/scratch/y") is None              # tmpfs content is not in the layer
-    assert _read(store, image, "/kept/sub/data") == "v1\n"        # --parents keeps the path
+    assert image_file(store, image, "/scratch/y") is None              # tmpfs content is not in the layer
+    assert image_file(store, image, "/kept/sub/data") == "v1\n"        # --parents keeps the path
     store, again, _ = make_build(DOCKERFILE, files, store_dir=base_dir, no_cache=True)
-    assert _read(store, again.image, "/count").strip() == "2"    # the cache mount persisted
+    assert image_file(store, again.image, "/count").strip() == "2"    # the cache mount persisted
     (tmp_path / "ctx" / "sub" / "data").write_text("v2\n")
     store, third, _ = make_build(DOCKERFILE, store_dir=base_dir)
-    assert third.cached == 1 and _read(store, third.image, "/copied") == "v2\n"  # bound content is keyed
+    assert third.cached == 1 and image_file(store, third.image, "/copied") == "v2\n"  # bound content is keyed
