@@ -82,6 +82,7 @@ def pb(store_root):
             raise AssertionError(f"{cmd} -> {out.returncode}\n{out.stdout}\n{out.stderr}")
         return out
     run.root = store_root
+    run.argv = [sys.executable, "-m", "builder.cli", "--root", store_root]
     return run
 
 
