@@ -67,7 +67,9 @@ def debootstrap_image(store, suite: str, ref: str | None = None, *, variant: str
             pass
     with store.work_dir("debootstrap") as work:
         root = os.path.join(work, "rootfs")
-        cmd = ["debootstrap", f"--variant={variant}"]
+        # In its own private mount namespace: the /proc and /sys debootstrap mounts into the target
+        # never show on the host and vanish with it, even if it is killed half-way.
+        cmd = ["unshare", "--mount", "--propagation", "private", "debootstrap", f"--variant={variant}"]
         cmd += [f"--include={include}"] if include else []
         cmd += [f"--arch={arch}"] if arch else []
         cmd += [suite, root] + ([mirror] if mirror else [])
