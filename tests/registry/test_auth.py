@@ -192,3 +192,14 @@ def test_expired_tokens_are_renewed(registry, image, tmp_path):
     finally:
         proxy.stop()
         tokens.stop()
+
+
+@pytest.mark.parametrize("password,code", [(PASSWORD, 0), ("wrong", 1)])
+def test_login_against_a_token_service(bearer_registry, token_server, docker_config, pybuild, password, code):
+    """Docker Hub's way: /v2/ answers 401 Bearer; the password is checked by the token service."""
+    out = pybuild("login", "-u", USER, "--password-stdin", bearer_registry.host, input=password)
+    assert out.returncode == code, out.stderr
+    saved = (docker_config / "config.json").exists()
+    assert saved == (code == 0)
+    if code:
+        assert "refused" in out.stderr and USER in out.stderr
