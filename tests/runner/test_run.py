@@ -229,3 +229,14 @@ def test_names_ids_prefixes_and_conflicts(pb, cleanup):
     cleanup.append(name)
     assert pb("rm", "nope").returncode == 1
     assert pb("container", "prune", check=True).stdout.count("\n") == 2
+
+
+@pytest.mark.parametrize("init, zombies", [
+    (True, "0"),     # tini's test: the init reaps every orphan
+    (False, "100"),  # a PID 1 that waits only for its own child (perl's system) keeps them
+])
+def test_orphaned_children_leave_no_zombies_with_init(pb, init, zombies):
+    argv = ["orphans"] if init else ["perl", "-e", "exit(system('orphans') >> 8)"]
+    res = pb("run", "--rm", *(["--init"] if init else []), "runner-test", *argv)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == zombies
