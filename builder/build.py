@@ -301,7 +301,7 @@ class _Build:
                 self.progress({"kind": "explain", "line": ins.span.line, "reason": why})
             layer = make()
             self.store.build_cache.put(key, CacheEntry(layer=layer.descriptor, diff_id=layer.diff_id, history=history))
-        self._save_parts(ins, parts)
+        self._save_parts(ins, parts, key)
         return replace(state, image=state.image.with_layer(layer, history), key=key, steps=state.steps + 1)
 
     def config_step(self, state: BuildState, ins, changes: dict, *, args=None) -> BuildState:
@@ -329,15 +329,27 @@ class _Build:
         except (OSError, ValueError):
             return None
 
-    def _save_parts(self, ins, parts: KeyParts) -> None:
+    def _save_parts(self, ins, parts: KeyParts, key: str) -> None:
+        """Remember what this step's key was made of (for --explain-cache next time). A sidecar
+        holds just the key, so a rebuild that changed nothing writes nothing (COPY of 20,000 files
+        has a parts file of megabytes)."""
         import json
 
         path = self._parts_path(ins)
+        try:
+            with open(path + ".key") as f:
+                if f.read() == key:
+                    return
+        except OSError:
+            pass
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
-            json.dump(parts.to_json(), f)
+            f.write(json.dumps(parts.to_json()))  # dumps: the C encoder (dump() to a file is not)
         os.replace(tmp, path)
+        with open(tmp, "w") as f:
+            f.write(key)
+        os.replace(tmp, path + ".key")
 
 
 @dataclass(frozen=True)

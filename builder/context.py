@@ -81,7 +81,8 @@ class Context:
                 full = os.path.join(dirpath, name)
                 st = os.lstat(full)
                 files[rel] = ContextFile(rel, st.st_mode, st.st_size, _digest(full, rel, st, old, new))
-        _save_cache(stat_cache_path, new)
+        if new != old:  # an unchanged context writes nothing
+            _save_cache(stat_cache_path, new)
         return cls(root, files)
 
     def path(self, rel: str) -> str:
@@ -123,7 +124,7 @@ def _save_cache(path: str | None, data: dict) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
-        json.dump(data, f, separators=(",", ":"))
+        f.write(json.dumps(data, separators=(",", ":")))  # dumps: the C encoder; dump() to a file is not
     os.replace(tmp, path)
 
 

@@ -102,6 +102,8 @@ class PatternMatcher:
 
     def matches_or_parent_matches(self, path: str) -> bool:
         """BuildKit's rule: a pattern that matches a parent directory matches its contents."""
+        if not self.patterns:
+            return False  # no .dockerignore: the common case costs nothing per file
         path = posixpath.normpath(path) if path not in ("", "/") else path
         parent = posixpath.dirname(path)
         parents = parent.split("/") if parent not in ("", ".") else []

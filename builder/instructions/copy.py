@@ -127,15 +127,15 @@ def _through_image_links(build, state, pairs):
     from ..layerpaths import resolve_parents
 
     layers = [build.store.unpacked_layer(d) for d in reversed(state.image.diff_ids)]
-    cache: dict[str, str] = {}
-
-    def parent_of(dst: str) -> str:
-        parent = posixpath.dirname(dst)
-        if parent not in cache:
-            cache[parent] = posixpath.dirname(resolve_parents(layers, posixpath.join(parent, "x")))
-        return cache[parent]
-
-    return [(src, posixpath.join(parent_of(dst), posixpath.basename(dst))) for src, dst in pairs]
+    moved: dict[str, str] = {}   # parent as written -> where it really is (itself when no link)
+    out = []
+    for src, dst in pairs:       # plain string work: a COPY of 20,000 files passes here
+        parent, _, name = dst.rpartition("/")
+        real = moved.get(parent)
+        if real is None:
+            real = moved[parent] = resolve_parents(layers, (parent or "") + "/x")[:-2]
+        out.append((src, dst if real == parent else f"{real}/{name}"))
+    return out
 
 
 def source_tree(build, state, ins) -> tuple[dict, str]:
