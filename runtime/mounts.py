@@ -32,8 +32,11 @@ def private_mount_namespace(explain: Callable[[str], None] | None = None) -> Non
 
 
 def mount_overlay(lowerdirs: list[str], upperdir: str, workdir: str, target: str,
-                  explain: Callable[[str], None] | None = None) -> None:
+                  explain: Callable[[str], None] | None = None, volatile: bool = False) -> None:
     """Mount an overlay of lowerdirs (top-most first) + upperdir at target.
+
+    volatile: for an upper that is thrown away afterwards (`run --rm`, as podman does): overlayfs
+    then skips syncing the upper's whole filesystem on unmount (~80 ms on ext4 here).
 
     Raises OverlayUnsupported, naming the directory and what to do, where overlayfs cannot work;
     callers then use `prepare_rootfs_copy`.
@@ -45,7 +48,7 @@ def mount_overlay(lowerdirs: list[str], upperdir: str, workdir: str, target: str
             raise OverlayUnsupported(
                 f"overlay upperdir/workdir {d} is itself on overlayfs",
                 hint="put the store (--root) on ext4/xfs/btrfs, or use the copy fallback")
-    data = f"lowerdir={':'.join(lowerdirs)},upperdir={upperdir},workdir={workdir}"
+    data = f"lowerdir={':'.join(lowerdirs)},upperdir={upperdir},workdir={workdir}" + (",volatile" if volatile else "")
     if explain:
         explain(f"mount -t overlay overlay -o {data} {target}")
     try:

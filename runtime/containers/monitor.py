@@ -205,7 +205,8 @@ class Monitor:
         from runtime.mounts import mount_overlay, private_mount_namespace
 
         private_mount_namespace(self.explain)  # the mount vanishes with this process, whatever kills it
-        mount_overlay(lowers, self.path("upper"), self.path("work"), self.path("rootfs"), self.explain)
+        mount_overlay(lowers, self.path("upper"), self.path("work"), self.path("rootfs"), self.explain,
+                      volatile=self.c.config.auto_remove)  # its upper is deleted with it: no sync on unmount
 
     def _unmount_rootfs(self) -> None:
         from runtime.mounts import unmount
