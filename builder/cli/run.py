@@ -104,7 +104,6 @@ def run(
     from grammar.errors import UsageError
     from runtime.containers.lifecycle import parse_signal
     from runtime.containers.records import Records, RunConfig
-    from runtime.portproxy import parse_publish
 
     from ._store import open_store
 
@@ -113,8 +112,11 @@ def run(
     network = "private" if network == "bridge" else network
     if publish and network != "private":
         raise UsageError(f"-p needs the container's own network (--network private), not {network}")
-    for p in publish:
-        parse_publish(p)
+    if publish:  # (socket and the proxy are imported only when a port is published)
+        from runtime.portproxy import parse_publish
+
+        for p in publish:
+            parse_publish(p)
     for v in volume:
         parts = v.split(":")
         if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/"):
@@ -143,6 +145,12 @@ def run(
     if detach:
         typer.echo(c.id)
         return
+    if sys.stdout is sys.__stdout__:  # the real CLI process (not typer's CliRunner in a test)
+        # The container is gone and every record written: skip the interpreter's teardown of
+        # the ~200 modules loaded (~13 ms of every `run --rm`).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     raise typer.Exit(code)
 
 

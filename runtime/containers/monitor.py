@@ -149,15 +149,12 @@ class Monitor:
         return self.records.path(self.c.id, *parts)
 
     def run(self, ready_w: int, done_w: int) -> int:
-        from runtime.portproxy import PortProxy, parse_publish
-
         cfg = self.c.config
         me = os.getpid()
         self.records.update_state(self.c.id, status="starting", monitor_pid=me, monitor_start=proc_start_time(me),
                                   exit_code=None, oom_killed=False, error="", finished_at="")
         lowers = self._lowerdirs()
-        proxy = PortProxy([parse_publish(p) for p in cfg.publish])
-        proxy.bind()
+        proxy = _bound_proxy(cfg.publish)
         try:
             self._mount_rootfs(lowers)
             stdio, parent_ends = self._stdio()
@@ -166,13 +163,16 @@ class Monitor:
                 os.close(fd)
             dirs = tuple(proc.cgroup)  # the sandbox's own cgroups: other processes reopen them
             self.records.update_state(self.c.id, status="running", pid=proc.pid, started_at=now_iso(),
-                                      ports=tuple(str(m) for m in proxy.mappings), cgroups=dirs)
+                                      ports=tuple(str(m) for m in proxy.mappings) if proxy else (),
+                                      cgroups=dirs)
             _report(ready_w, {"pid": proc.pid, "monitor_pid": me})
-            proxy.start(f"/proc/{proc.pid}/ns/net" if cfg.network != "host" else None)
+            if proxy:
+                proxy.start(f"/proc/{proc.pid}/ns/net" if cfg.network != "host" else None)
             self._relay(parent_ends)
             result = proc.wait()
         finally:
-            proxy.close()
+            if proxy:
+                proxy.close()
         for t in self.relays:
             t.join(timeout=5)
         self._unmount_rootfs()
@@ -288,6 +288,18 @@ class Monitor:
         t.start()
         if not daemon:
             self.relays.append(t)
+
+
+def _bound_proxy(publish: tuple[str, ...]):
+    """The -p listeners, bound now (a port in use fails before the container starts); None without
+    -p, and then the proxy module and socket are not even imported."""
+    if not publish:
+        return None
+    from runtime.portproxy import PortProxy, parse_publish
+
+    proxy = PortProxy([parse_publish(p) for p in publish])
+    proxy.bind()
+    return proxy
 
 
 def build_spec(c: Container, rootfs: str, stdio: dict[str, int]):
