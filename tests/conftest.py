@@ -63,6 +63,11 @@ def _links() -> list[str]:
     return sorted(os.listdir("/sys/class/net"))
 
 
+# Session-long helpers that fixtures start (the test registries): not a test's leak. Fixtures add
+# their pids through the plugin manager (tests/registry/reghelpers.py: _long_lived).
+LONG_LIVED_CHILDREN: set[int] = set()
+
+
 def _children() -> list[int]:
     me = os.getpid()
     kids = []
@@ -71,7 +76,7 @@ def _children() -> list[int]:
             try:
                 with open(f"/proc/{entry}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == me and fields[0] != "Z":
+                if int(fields[1]) == me and fields[0] != "Z" and int(entry) not in LONG_LIVED_CHILDREN:
                     kids.append(int(entry))
             except (OSError, IndexError):
                 pass

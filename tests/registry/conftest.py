@@ -13,15 +13,7 @@ import pytest
 
 from regservers import BearerProxy, FaultProxy, RegistryProcess, TokenServer, make_htpasswd, start_registry
 
-USER, PASSWORD = "alice", "s3cret-pw"
-
-
-def _long_lived(request, pid: int) -> None:
-    """The root conftest's leak check ignores session helpers listed in LONG_LIVED_CHILDREN."""
-    for plugin in request.config.pluginmanager.get_plugins():
-        children = getattr(plugin, "LONG_LIVED_CHILDREN", None)
-        if isinstance(children, set):
-            children.add(pid)
+from reghelpers import PASSWORD, USER, _long_lived, tar_of, tiny_image  # noqa: F401 - fixtures use them
 
 
 def _registry(request, tmp_path_factory, name: str, htpasswd: bool) -> RegistryProcess:
@@ -86,29 +78,6 @@ def docker_config(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_CONFIG", str(d))
     monkeypatch.delenv("PYBUILD_REGISTRIES_CONF", raising=False)
     return d
-
-
-def tar_of(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def tiny_image(store, ref: str | None, files: dict[str, bytes], **fields):
-    """A one-layer image of a few files (fields: top-level config fields such as architecture)."""
-    from cache.archive import import_rootfs
-
-    img = import_rootfs(store, io.BytesIO(tar_of(files)), None)
-    if fields:
-        img = store.commit(img.with_fields(**fields))
-    if ref:
-        store.tag(ref, img)
-    return img
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 
 from cache.registry import AuthError, pull, push
 from cache.store import Store
-from conftest import PASSWORD, USER, tiny_image
+from reghelpers import PASSWORD, USER, tiny_image
 from regservers import BearerProxy, TokenServer
 
 pytestmark = pytest.mark.registry

@@ -14,7 +14,7 @@ from cache.errors import DigestMismatch
 from cache.registry import RegistryError, TransientError, push
 from cache.registry.puller import pull
 from cache.registry.transport import Client
-from conftest import tiny_image
+from reghelpers import tiny_image
 from regservers import Fault
 
 pytestmark = pytest.mark.registry

@@ -12,7 +12,7 @@ from cache.registry import RegistryError, pull, push
 from cache.registry.pusher import put_manifest
 from cache.registry.transport import Client
 from cache.store import Store
-from conftest import tiny_image
+from reghelpers import tiny_image
 
 pytestmark = pytest.mark.registry
 

@@ -12,7 +12,7 @@ from cache import gc
 from cache import mediatypes as mt
 from cache.registry import pull, push
 from cache.store import Store
-from conftest import tiny_image
+from reghelpers import tiny_image
 
 pytestmark = pytest.mark.registry
 
@@ -71,7 +71,7 @@ def test_manifest_put_with_its_media_type_and_exact_bytes(seed, registry):
 def test_layers_of_each_compression_round_trip(tmp_path, registry, compression):
     from cache.archive import store_layer_stream
     from cache.image import Image
-    from conftest import tar_of
+    from reghelpers import tar_of
     import io
 
     src = Store.open(str(tmp_path / "src"))

@@ -10,7 +10,7 @@ from cache.registry.puller import pull
 from cache.registry.pusher import push
 from cache.registry.transport import Client
 from cache.store import Store
-from conftest import _long_lived, tiny_image
+from reghelpers import _long_lived, tiny_image
 from regservers import self_signed, start_registry
 
 pytestmark = pytest.mark.registry
