@@ -118,14 +118,22 @@ def unpause(records: Records, c: Container) -> None:
     records.update_state(c.id, status="running")
 
 
-def remove_files(records: Records, cid: str) -> None:
+def retire(records: Records, cid: str) -> str | None:
+    """Move the container's directory aside: gone from every listing at once, even if deleting it
+    is interrupted. Returns the new path (None: already gone) for `shutil.rmtree`."""
     path = records.path(cid)
     trash = f"{path}.rm{os.getpid()}"
     try:
-        os.rename(path, trash)  # gone from listings at once, even if the rmtree is interrupted
+        os.rename(path, trash)
     except FileNotFoundError:
-        return
-    shutil.rmtree(trash, ignore_errors=True)
+        return None
+    return trash
+
+
+def remove_files(records: Records, cid: str) -> None:
+    trash = retire(records, cid)
+    if trash:
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def remove(records: Records, c: Container, force: bool = False) -> None:

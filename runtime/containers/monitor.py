@@ -179,15 +179,20 @@ class Monitor:
         code = result.exit_code if result.signal is None else 128 + result.signal
         self.records.update_state(self.c.id, status="exited", exit_code=code, oom_killed=bool(result.oom_killed),
                                   finished_at=now_iso(), pid=0)
+        trash = None
+        if cfg.auto_remove:  # gone from `ps -a` before `run --rm` returns, as with docker
+            from .lifecycle import retire
+
+            trash = retire(self.records, self.c.id)
         try:
             os.write(done_w, str(code).encode())
         except OSError:
             pass
         os.close(done_w)
-        if cfg.auto_remove:
-            from .lifecycle import remove_files
+        if trash:
+            import shutil
 
-            remove_files(self.records, self.c.id)
+            shutil.rmtree(trash, ignore_errors=True)
         return 0
 
     def _lowerdirs(self) -> list[str]:
