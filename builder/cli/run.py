@@ -103,6 +103,7 @@ def run(
     """Run a command in a new container."""
     from grammar.errors import UsageError
     from runtime.containers.lifecycle import parse_signal
+    from runtime.containers.monitor import Prefork
     from runtime.containers.records import Records, RunConfig
 
     from ._store import open_store
@@ -121,27 +122,32 @@ def run(
         parts = v.split(":")
         if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/"):
             raise UsageError(f"-v {v!r}: use HOST_PATH:CONTAINER_PATH[:ro]")
-    store = open_store(ctx)
-    img = store.resolve(image)
-    icfg = img.config_section or {}
-    assignments = [a for f in env_file for a in read_env_file(f)] + list(env)
-    stop_sig = stop_signal or icfg.get("StopSignal") or "SIGTERM"
-    parse_signal(stop_sig)
-    config = RunConfig(
-        image=image, image_id=img.id, diff_ids=tuple(img.diff_ids),
-        argv=command_line(icfg, entrypoint, list(command or [])),
-        env=merge_env(list(icfg.get("Env") or []), assignments),
-        user=user if user is not None else icfg.get("User", ""),
-        workdir=workdir or icfg.get("WorkingDir") or "/", hostname=hostname or "", network=network,
-        publish=tuple(publish), volumes=tuple(volume), tmpfs=tuple(tmpfs), init=init, tty=tty,
-        interactive=interactive, memory=parse_bytes(memory, "--memory") if memory else None, cpus=cpus,
-        pids_limit=pids_limit, stop_signal=stop_sig, stop_timeout=stop_timeout, read_only=read_only,
-        cap_add=tuple(cap_add), cap_drop=tuple(cap_drop), privileged=privileged, auto_remove=rm,
-        cgroup_parent=cgroup_parent, explain=explain)
-    records = Records(store.root)
-    with store.lock("containers"):
-        c = records.create(config, name)
-    code = start_and_attach(records, c.id, attached=not detach, interactive=interactive, tty=tty)
+    prefork = Prefork()  # the monitor loads its modules while this process prepares the container
+    try:
+        store = open_store(ctx)
+        img = store.resolve(image)
+        icfg = img.config_section or {}
+        assignments = [a for f in env_file for a in read_env_file(f)] + list(env)
+        stop_sig = stop_signal or icfg.get("StopSignal") or "SIGTERM"
+        parse_signal(stop_sig)
+        config = RunConfig(
+            image=image, image_id=img.id, diff_ids=tuple(img.diff_ids),
+            argv=command_line(icfg, entrypoint, list(command or [])),
+            env=merge_env(list(icfg.get("Env") or []), assignments),
+            user=user if user is not None else icfg.get("User", ""),
+            workdir=workdir or icfg.get("WorkingDir") or "/", hostname=hostname or "", network=network,
+            publish=tuple(publish), volumes=tuple(volume), tmpfs=tuple(tmpfs), init=init, tty=tty,
+            interactive=interactive, memory=parse_bytes(memory, "--memory") if memory else None, cpus=cpus,
+            pids_limit=pids_limit, stop_signal=stop_sig, stop_timeout=stop_timeout, read_only=read_only,
+            cap_add=tuple(cap_add), cap_drop=tuple(cap_drop), privileged=privileged, auto_remove=rm,
+            cgroup_parent=cgroup_parent, explain=explain)
+        records = Records(store.root)
+        with store.lock("containers"):
+            c = records.create(config, name)
+    except BaseException:
+        prefork.cancel()
+        raise
+    code = start_and_attach(records, c.id, attached=not detach, interactive=interactive, tty=tty, prefork=prefork)
     if detach:
         typer.echo(c.id)
         return
@@ -154,7 +160,7 @@ def run(
     raise typer.Exit(code)
 
 
-def start_and_attach(records, cid: str, *, attached: bool, interactive: bool, tty: bool) -> int:
+def start_and_attach(records, cid: str, *, attached: bool, interactive: bool, tty: bool, prefork=None) -> int:
     """Launch the monitor; attached, relay until the container exits and return its code."""
     from runtime.containers import monitor
     from runtime.containers.lifecycle import find, remove_files
@@ -178,7 +184,7 @@ def start_and_attach(records, cid: str, *, attached: bool, interactive: bool, tt
             previous[sig] = signal.signal(sig, forward)
     try:
         try:
-            started = monitor.launch(records.dir.rsplit("/", 1)[0], cid, attach)
+            started = (prefork or monitor.Prefork()).launch(records.dir.rsplit("/", 1)[0], cid, attach)
         except monitor.ContainerStartError:
             if records.load(cid).config.auto_remove:
                 remove_files(records, cid)  # the monitor ended without running it: nothing runs
