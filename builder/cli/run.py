@@ -102,11 +102,7 @@ def run(
 ) -> None:
     """Run a command in a new container."""
     from grammar.errors import UsageError
-    from runtime.containers.lifecycle import parse_signal
-    from runtime.containers.monitor import Prefork
-    from runtime.containers.records import Records, RunConfig
-
-    from ._store import open_store
+    from runtime.containers.prefork import Prefork
 
     if network not in ("private", "none", "host", "bridge"):
         raise UsageError(f"--network {network!r}: use private, none or host")
@@ -124,6 +120,11 @@ def run(
             raise UsageError(f"-v {v!r}: use HOST_PATH:CONTAINER_PATH[:ro]")
     prefork = Prefork()  # the monitor loads its modules while this process prepares the container
     try:
+        from runtime.containers.lifecycle import parse_signal
+        from runtime.containers.records import Records, RunConfig
+
+        from ._store import open_store
+
         store = open_store(ctx)
         img = store.resolve(image)
         icfg = img.config_section or {}
@@ -164,6 +165,7 @@ def start_and_attach(records, cid: str, *, attached: bool, interactive: bool, tt
     """Launch the monitor; attached, relay until the container exits and return its code."""
     from runtime.containers import monitor
     from runtime.containers.lifecycle import find, remove_files
+    from runtime.containers.prefork import Prefork
 
     attach = None
     if attached:
@@ -184,7 +186,7 @@ def start_and_attach(records, cid: str, *, attached: bool, interactive: bool, tt
             previous[sig] = signal.signal(sig, forward)
     try:
         try:
-            started = (prefork or monitor.Prefork()).launch(records.dir.rsplit("/", 1)[0], cid, attach)
+            started = (prefork or Prefork()).launch(records.dir.rsplit("/", 1)[0], cid, attach)
         except monitor.ContainerStartError:
             if records.load(cid).config.auto_remove:
                 remove_files(records, cid)  # the monitor ended without running it: nothing runs
