@@ -61,7 +61,21 @@ def find(records: Records, ref: str) -> Container:
 
 
 def all_containers(records: Records) -> list[Container]:
+    sweep_trash(records)
     return [reconcile(records, c) for c in records.all()]
+
+
+def sweep_trash(records: Records) -> list[str]:
+    """Delete `<id>.rm<pid>` directories whose remover died before finishing (kill -9 mid-rm)."""
+    from cache.fsutil import pid_alive
+
+    swept = []
+    for name in os.listdir(records.dir):
+        cid, sep, pid = name.partition(".rm")
+        if sep and len(cid) == 64 and pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(records.dir, name), ignore_errors=True)
+            swept.append(name)
+    return swept
 
 
 def is_running(c: Container) -> bool:

@@ -86,3 +86,21 @@ def test_env_file_volume_and_stdin(pb, tmp_path):
     assert ro.stdout.strip() != "0" and not (share / "no").exists()
     piped = pb("run", "--rm", "-i", "runner-test", "sh", "-c", "tr a-z A-Z", input="shout\n")
     assert piped.stdout == "SHOUT\n"
+
+
+def test_a_remover_killed_mid_rm_leaves_trash_the_next_listing_sweeps(pb, tmp_path):
+    import os
+    import signal
+    import subprocess as sp
+
+    from runtime.containers.records import Records
+
+    records = Records(pb.root)
+    victim = sp.Popen(["sleep", "60"])
+    trash = os.path.join(records.dir, "a" * 64 + f".rm{victim.pid}")
+    os.makedirs(os.path.join(trash, "upper", "deep"))
+    assert pb("ps", "-a", check=True).returncode == 0 and os.path.isdir(trash)  # its remover lives
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    pb("ps", "-a", check=True)
+    assert not os.path.exists(trash)
