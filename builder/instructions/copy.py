@@ -102,6 +102,7 @@ def apply(build, state, ins):
         from cache.fsutil import secure_join
 
         with build.store.work_dir("copy") as upper:
+            dirs: dict[str, str] = {}
             for src, dst in pairs:
                 full = os.path.join(root, src)
                 if ins.keyword == "add" and src in archives_ and stat.S_ISREG(tree[src].mode):
@@ -110,8 +111,9 @@ def apply(build, state, ins):
                     target = secure_join(upper, into)
                     os.makedirs(target, exist_ok=True)
                     archives.extract(full, target)
+                    dirs.clear()  # the archive may hold symlinks
                     continue
-                write_one(full, upper, dst, uid, gid, mode)
+                write_one(full, upper, dst, uid, gid, mode, dirs)
             layer = pack_diff(upper, build.store, source_date_epoch=build.opts.source_date_epoch)
             build.store.adopt_unpacked_layer(layer.diff_id, upper)
         return layer
@@ -145,12 +147,24 @@ def source_tree(build, state, ins) -> tuple[dict, str]:
     return build.from_tree(ins.from_, state)
 
 
-def write_one(src: str, upper: str, dst: str, uid: int, gid: int, mode: int | None) -> None:
+def write_one(src: str, upper: str, dst: str, uid: int, gid: int, mode: int | None,
+              dirs: dict[str, str] | None = None) -> None:
+    """Write one source at `dst` inside `upper`. `dirs` (dst's parent -> its resolved, existing dir)
+    spares a COPY of 20,000 files a secure_join and a makedirs per file; it is emptied whenever a
+    symlink is written, the only thing that can change where a parent resolves to."""
     from cache.fsutil import secure_join
 
-    parent = secure_join(upper, posixpath.dirname(dst))
-    os.makedirs(parent, mode=0o755, exist_ok=True)
-    target = secure_join(upper, dst, follow_last=False)
+    dirname, _, name = dst.rpartition("/")
+    parent = dirs.get(dirname) if dirs is not None else None
+    if parent is None:
+        parent = secure_join(upper, dirname)
+        os.makedirs(parent, mode=0o755, exist_ok=True)
+        if dirs is not None:
+            dirs[dirname] = parent
+    if name in ("", ".", ".."):
+        target = secure_join(upper, dst, follow_last=False)
+    else:
+        target = os.path.join(parent, name)
     st = os.lstat(src)
     if os.path.lexists(target) and not os.path.isdir(target):
         os.unlink(target)
@@ -158,6 +172,8 @@ def write_one(src: str, upper: str, dst: str, uid: int, gid: int, mode: int | No
         os.makedirs(target, exist_ok=True)
     elif stat.S_ISLNK(st.st_mode):
         os.symlink(os.readlink(src), target)
+        if dirs is not None:
+            dirs.clear()
     else:
         shutil.copyfile(src, target, follow_symlinks=False)
     os.lchown(target, uid, gid)

@@ -63,3 +63,26 @@ def test_copy_follows_the_image_links(make_build, base_dir):
     assert open(os.path.join(below, "srv/app/a.txt")).read() == "A"
     for layer in (top, below):
         assert not os.path.lexists(os.path.join(layer, "app")) and not os.path.lexists(os.path.join(layer, "up"))
+
+
+@pytest.mark.parametrize("link_target", ["/etc", "../../../../etc", "/../../etc"])
+@pytest.mark.parametrize("with_cache", [False, True])
+def test_write_one_follows_a_link_it_wrote_inside_the_layer(tmp_path, link_target, with_cache):
+    """A COPY whose first source writes app/x -> somewhere and whose next writes app/x/f: the file
+    lands inside the layer wherever the link leads, and the per-parent cache never keeps a stale
+    resolution of app/x (it was resolved as a plain dir before the link was written)."""
+    from builder.instructions.copy import write_one
+
+    src, upper = tmp_path / "src", tmp_path / "upper"
+    src.mkdir()
+    upper.mkdir()
+    (src / "f").write_text("F")
+    os.symlink(link_target, src / "link")
+    dirs: dict[str, str] | None = {} if with_cache else None
+    write_one(str(src / "f"), str(upper), "app/first", 0, 0, None, dirs)  # caches "app"
+    write_one(str(src / "link"), str(upper), "app/x", 0, 0, None, dirs)
+    write_one(str(src / "f"), str(upper), "app/x/passwd", 0, 0, None, dirs)
+    assert os.readlink(upper / "app" / "x") == link_target
+    assert (upper / "etc" / "passwd").read_text() == "F"
+    assert not (tmp_path / "etc").exists()
+    assert (upper / "app" / "first").read_text() == "F"
