@@ -131,7 +131,7 @@ class _Extractor:
                                hint="a tar or gzip bomb? raise the size cap if the image is real")
         base = os.path.basename(rel)
         if base.startswith(WHITEOUT_PREFIX) and self.whiteouts != "keep":
-            return self.whiteout(rel, base, m.name)
+            return self.whiteout(rel, base, m.name, m.mtime)
         parent = self._parent(rel, m.name)
         target = os.path.join(parent, base)
         self.this_layer.add(target)
@@ -195,7 +195,7 @@ class _Extractor:
         os.link(src, target, follow_symlinks=False)
         self.created.append(target)
 
-    def whiteout(self, rel: str, base: str, member: str) -> None:
+    def whiteout(self, rel: str, base: str, member: str, mtime: float = 0) -> None:
         parent = self._parent(rel, member)
         if base == OPAQUE:
             if self.whiteouts == "overlay":
@@ -217,6 +217,8 @@ class _Extractor:
         remove_path(target)
         if self.whiteouts == "overlay":
             os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            # the entry's own time, so packing the unpacked layer again gives the same diff_id
+            os.utime(target, ns=(int(mtime * 1e9),) * 2, follow_symlinks=False)
             self.created.append(target)
 
     def metadata(self, m: tarfile.TarInfo, target: str) -> None:
