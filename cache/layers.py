@@ -161,10 +161,32 @@ class _Packer:
 
 
 def write_tar(root: str, out: BinaryIO, source_date_epoch: int | None = None) -> None:
-    """The deterministic tar of `root` (an upperdir or any tree) into `out`."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=BUFSIZE) as tar:
+    """The deterministic tar of `root` (an upperdir or any tree) into `out`.
+
+    Plain "w" mode on a writer that only counts for tell(), not the "w|" stream mode: the stream
+    mode's own buffer grows by bytes concatenation, which made packing 20,000 small files ~3x
+    slower (the same bytes either way)."""
+    with tarfile.open(fileobj=_Told(out), mode="w", format=tarfile.PAX_FORMAT) as tar:
         tar.copybufsize = BUFSIZE
         _Packer(root, tar, source_date_epoch).walk("")
+
+
+class _Told:
+    """A sequential writer with the tell() tarfile's "w" mode asks for; never seeks."""
+
+    def __init__(self, inner: BinaryIO):
+        self.inner, self.offset = inner, 0
+
+    def write(self, b) -> int:
+        self.inner.write(b)
+        self.offset += len(b)
+        return len(b)
+
+    def tell(self) -> int:
+        return self.offset
+
+    def flush(self) -> None:
+        self.inner.flush()
 
 
 def pack_diff(upperdir: str, store, compression: str = "gzip", source_date_epoch: int | None = None) -> Layer:
