@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from anchors_cleanup import anchors_cleaned_up, private_dockerd  # noqa: E402
 BENCH = Path("/var/cache/pybuild-bench")
 ANCHORS = Path("/work/shared/anchors")
 WORK = BENCH / "pybuild-bench-build"
@@ -69,10 +71,8 @@ def commands(tool: str, name: str, ctx: Path) -> tuple[str, str, str]:
     return clean, build, build
 
 
-def buildkit_up() -> bool:
-    """The anchors' private dockerd (BuildKit inside), with the base image loaded."""
+def load_base_into_docker() -> bool:
     try:
-        sh(f"bash {ANCHORS}/dockerd.sh start")
         sh(f"$DOCKER image inspect {BASE_REF} >/dev/null 2>&1 || $DOCKER load -i {BENCH}/bookworm-min.docker.tar")
         return True
     except subprocess.CalledProcessError:
@@ -102,14 +102,11 @@ def measure(runs: int, tools: list[str]) -> list[tuple[str, str, dict[str, float
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     tools = ["pybuild", "buildah"]
-    with_buildkit = buildkit_up()
-    if with_buildkit:
-        tools.insert(1, "buildkit")
-    try:
-        rows = measure(runs, tools)
-    finally:
+    with private_dockerd(str(ANCHORS)) as up:  # BuildKit lives in the anchors' dockerd
+        with_buildkit = up and load_base_into_docker()
         if with_buildkit:
-            subprocess.run(["bash", str(ANCHORS / "dockerd.sh"), "stop"], capture_output=True)
+            tools.insert(1, "buildkit")
+        rows = measure(runs, tools)
     others = tools[1:]
     print(f"{'project':<11} {'case':<9} " + " ".join(f"{t + ' s':>11}" for t in tools)
           + " " + " ".join(f"{'x ' + t:>10}" for t in others))
@@ -122,4 +119,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with anchors_cleaned_up():  # the anchors' tools leave their cgroup parents behind
+        main()

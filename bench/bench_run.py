@@ -25,8 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from anchors_cleanup import anchors_cleaned_up, private_dockerd  # noqa: E402
 C = "/var/cache/pybuild-bench"
 ANCHORS = os.path.join(os.path.dirname(REPO), "shared", "anchors")
 IMAGE = "debian:bookworm-min"
@@ -54,15 +57,10 @@ def anchors_env() -> dict:
     return env
 
 
-def _docker_up(env: dict) -> bool:
-    if not (os.path.exists("/usr/sbin/dockerd") and os.path.exists(f"{ANCHORS}/dockerd.sh")):
-        return False
-    if subprocess.run(["bash", f"{ANCHORS}/dockerd.sh", "start"], capture_output=True).returncode != 0:
-        return False
+def _docker_image(env: dict) -> None:
     if subprocess.run(["/usr/bin/docker", "image", "inspect", PODMAN_IMAGE], env=env, capture_output=True).returncode:
         subprocess.run(["/usr/bin/docker", "load", "-i", f"{C}/bookworm-min.docker.tar"], env=env,
                        capture_output=True, check=True)
-    return True
 
 
 def startup(root: str, runs: int, with_docker: bool) -> list[tuple[str, list[float]]]:
@@ -74,9 +72,9 @@ def startup(root: str, runs: int, with_docker: bool) -> list[tuple[str, list[flo
          None)]
     if shutil.which("podman"):
         tools.append(("podman run --rm --network=none", ["podman", "run", "--rm", "--network=none", PODMAN_IMAGE, "true"], env))
-    docker = with_docker and _docker_up(env)
-    try:
+    with private_dockerd(ANCHORS) if with_docker else nullcontext(False) as docker:
         if docker:
+            _docker_image(env)
             tools.append(("docker run --rm --network=none",
                           ["/usr/bin/docker", "run", "--rm", "--network=none", PODMAN_IMAGE, "true"], env))
         if shutil.which("crun") and os.path.isfile(f"{C}/bundle/config.json"):
@@ -89,9 +87,6 @@ def startup(root: str, runs: int, with_docker: bool) -> list[tuple[str, list[flo
                 took = _timed(argv, tool_env)
                 if i >= 3:
                     times[name].append(took)
-    finally:
-        if docker:
-            subprocess.run(["bash", f"{ANCHORS}/dockerd.sh", "stop"], capture_output=True)
     return [(name, times[name]) for name, _, _ in tools]
 
 
@@ -185,4 +180,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with anchors_cleaned_up():  # the anchors' tools leave their cgroup parents behind
+        main()

@@ -23,6 +23,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from anchors_cleanup import anchors_cleaned_up  # noqa: E402
 CACHE = "/var/cache/pybuild-bench"
 ROOTFS = f"{CACHE}/bookworm-minbase"
 BUNDLE = f"{CACHE}/bundle"
@@ -91,4 +93,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with anchors_cleaned_up():  # the anchors' tools leave their cgroup parents behind
+        main()
