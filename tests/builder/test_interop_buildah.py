@@ -77,13 +77,17 @@ def test_same_tree_as_buildah(tmp_path, base_tarball):
     (ctx / "top.txt").write_text("top\n")
 
     tag = f"pybuild-interop-{os.getpid()}"
+    from foreign_tools import ScratchCgroup
+
+    scratch = ScratchCgroup("buildah")  # not the anchors' $CGP, which buildah's runtime leaves behind
     try:
-        res = _sh(f"buildah bud --layers --cgroup-parent=$CGP -q -t {tag} {ctx} && "
+        res = _sh(f"buildah bud --layers --cgroup-parent=/{scratch.path} -q -t {tag} {ctx} && "
                   f"c=$(podman create {tag} true) && podman export -o {tmp_path}/theirs.tar $c; podman rm -f $c")
         assert res.returncode == 0, res.stderr
         theirs = _tree_from_tar(tmp_path / "theirs.tar")
     finally:
         _sh(f"podman rmi -f {tag}")
+        scratch.cleanup()
 
     from cache.archive import import_rootfs, unpack
     from cache.store import Store
