@@ -230,7 +230,7 @@ class _Build:
         from cache.errors import ImageNotFound
 
         if self.opts.pull != "always":
-            from cache.registry.platforms import matches
+            from cache.platforms import matches
 
             try:
                 image = self.store.resolve(ref, self.opts.platform)

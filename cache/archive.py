@@ -204,11 +204,11 @@ def _load_oci(store, tar, path: str) -> list[tuple[str | None, Image]]:
 
 def _platform_manifest(store, index_desc: Descriptor, path: str) -> Descriptor:
     from .image import host_architecture
+    from .platforms import matches
 
     index = store.get_json(index_desc.digest)
     for m in index.get("manifests", []):
-        p = m.get("platform") or {}
-        if m.get("mediaType") in mt.MANIFESTS and p.get("os", "linux") == "linux" and p.get("architecture") == host_architecture():
+        if m.get("mediaType") in mt.MANIFESTS and matches(m.get("platform") or {}, None):
             return Descriptor.from_json(m)
     raise ArchiveError(f"{path}: index {index_desc.digest} has no linux/{host_architecture()} image")
 

@@ -377,11 +377,12 @@ def _check_index(index: dict, digest: str) -> None:
 
 
 def _pick_platform(index: dict, platform: str | None, digest: str) -> Descriptor:
-    want = (platform or f"linux/{host_architecture()}").split("/")
+    from .platforms import matches
+
     for m in index.get("manifests", []):
         p = m.get("platform") or {}
-        if p.get("os") == want[0] and p.get("architecture") == want[1] and (len(want) < 3 or p.get("variant") == want[2]):
+        if p.get("os") and matches(p, platform):
             return Descriptor.from_json(m)
-    raise ImageNotFound(f"{digest} for platform {'/'.join(want)}")
+    raise ImageNotFound(f"{digest} for platform {platform or 'linux/' + host_architecture()}")
 
 

@@ -36,7 +36,7 @@ def ensure_image(store, ref, policy="missing", platform=None, progress=None, *, 
 
         raise UsageError(f"--pull={policy}: expected one of {', '.join(POLICIES)}")
     if policy != "always":
-        from .platforms import matches
+        from ..platforms import matches
 
         try:
             image = store.resolve(ref, platform)

@@ -109,7 +109,7 @@ def fetch_manifest(client: Client, repository: str, reference: str) -> tuple[byt
 
 def select_platform(index: dict, platform: str | None, where: str) -> Descriptor:
     """The manifest for `platform` (os/arch[/variant]; default this host, linux) from an index."""
-    from .platforms import matches, split_platform
+    from ..platforms import matches, split_platform
 
     wanted = "/".join(x for x in split_platform(platform) if x)
     offered = []

@@ -1,7 +1,8 @@
-"""Platforms as `--platform` spells them (os/arch[/variant]) and as images and indexes record them."""
+"""Platforms as `--platform` spells them (os/arch[/variant]) and as images and indexes record them:
+one matcher for the store's indexes, loaded archives and registry pulls."""
 from __future__ import annotations
 
-from ..image import host_architecture
+from .image import host_architecture
 
 
 def split_platform(platform: str | None) -> tuple[str, str, str]:
