@@ -1,0 +1,69 @@
+"""Re-derive the golden files from a live BuildKit (the anchors' private dockerd).
+
+    ../shared/anchors/dockerd.sh start && . ../shared/anchors/env.sh
+    .venv/bin/python tests/conformance/refresh.py            # every case (2 at a time)
+    .venv/bin/python tests/conformance/refresh.py --only NAME [NAME...]
+    .venv/bin/python tests/conformance/refresh.py --check    # rebuild all; report goldens that differ
+
+Each golden file records BuildKit's version, the base layer's digest and the case's input hash, and
+is sealed (golden.py)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import golden  # noqa: E402
+from base import base_digest, base_tar_path  # noqa: E402
+from cases import all_cases  # noqa: E402
+from describe import differences  # noqa: E402
+from tools import BuildKit, run_case  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="*", help="case names")
+    ap.add_argument("--check", action="store_true", help="compare with the stored goldens, write nothing")
+    ap.add_argument("--missing", action="store_true", help="only cases without a (current) golden file")
+    ap.add_argument("-j", type=int, default=2)
+    opts = ap.parse_args()
+    if not os.environ.get("DOCKER_HOST"):
+        print("refresh: DOCKER_HOST is not set: run `. ../shared/anchors/env.sh` after dockerd.sh start", file=sys.stderr)
+        return 2
+    cases = [c for c in all_cases() if not opts.only or c.name in opts.only]
+    if opts.missing:
+        def stale(c):
+            try:
+                g = golden.read(c.name)
+            except ValueError:
+                return True
+            return g is None or g.get("input") != c.input_hash()
+        cases = [c for c in cases if stale(c)]
+    tool = BuildKit()
+    version, base = tool.version(), base_digest(base_tar_path())
+    bad = 0
+
+    def one(case):
+        result = run_case(tool, case)
+        payload = {"case": case.name, "rule": case.rule, "input": case.input_hash(), "buildkit": version,
+                   "base": base, "result": result}
+        if opts.check:
+            old = golden.read(case.name)
+            diffs = differences(old["result"], result) if old else ["no golden file"]
+            return case.name, diffs
+        golden.write(case.name, payload)
+        return case.name, []
+
+    with ThreadPoolExecutor(opts.j) as pool:
+        for name, diffs in pool.map(one, cases):
+            bad += bool(diffs)
+            print(f"{name}: {'differs: ' + '; '.join(diffs) if diffs else 'ok'}", flush=True)
+    print(f"{len(cases)} cases, {bad} differ" if opts.check else f"{len(cases)} golden files written")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

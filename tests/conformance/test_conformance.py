@@ -1,0 +1,50 @@
+"""pybuild against BuildKit's recorded answers (golden/), case by case: the same image config, history
+shape, layer entries (describe.py lists the normalisations) and default command's output."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+import golden
+from base import base_digest, base_tar_path
+from cases import all_cases
+from describe import differences
+from tools import Pybuild, run_case
+
+CASES = all_cases()
+pytestmark = [pytest.mark.root, pytest.mark.namespaces]
+
+
+@pytest.fixture(scope="module")
+def pybuild(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("conformance-store"))
+    exe = os.path.join(os.path.dirname(sys.executable), "pybuild")
+    return Pybuild(root, [exe])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_matches_buildkit(pybuild, case, tmp_path):
+    expected = golden.read(case.name)
+    assert expected is not None, f"{case.name}: no golden file: run tests/conformance/refresh.py --missing"
+    assert expected["input"] == case.input_hash(), f"{case.name}: the case changed since its golden: refresh it"
+    actual = run_case(pybuild, case, keep_dir=str(tmp_path))
+    want = expected["result"]
+    if want.get("error"):
+        assert actual.get("error"), f"BuildKit refused this case ({want['message']}); pybuild built it"
+        return
+    assert not actual.get("error"), f"BuildKit built this case; pybuild failed: {actual.get('message')}"
+    diffs = differences(want, actual)
+    assert not diffs, "\n".join(diffs)
+
+
+def test_goldens_are_sealed_and_current():
+    """Every golden belongs to a case, is unedited and was made on the base the tests use."""
+    names = {c.name for c in CASES}
+    digest = base_digest(base_tar_path())
+    for entry in sorted(os.listdir(golden.GOLDEN_DIR)):
+        name = entry.removesuffix(".json")
+        assert name in names, f"golden/{entry}: no such case (remove it)"
+        doc = golden.read(name)
+        assert doc["base"] == digest, f"golden/{entry}: made on another base ({doc['base']}): refresh"
