@@ -161,33 +161,18 @@ class _Build:
         return BuildResult(image, self.steps, self.cached, tuple(self.explanations), tuple(self.cache_keys))
 
     def finish(self, image):
-        from cache.image import now_iso
+        from .history import stamp
 
         if self.opts.labels:
             labels = dict(image.config_section.get("Labels") or {})
             labels.update(self.opts.labels)
             image = image.with_config(Labels=labels)
-        created = self.created() or self.unchanged_since(image) or now_iso()
-        image = image.with_fields(created=created)
+        image = stamp(image, self.created())  # times as BuildKit's: a cached rebuild keeps its id
         image = self.store.commit(image)
         for tag in self.opts.tags:
             self.store.tag(tag, image)
         self.progress({"kind": "done", "image": image.id, "tags": list(self.opts.tags)})
         return image
-
-    def unchanged_since(self, image) -> str | None:
-        """The creation time of the image a tag already names when it equals this build's result in
-        everything but that time: a rebuild that changed nothing keeps its image id, as BuildKit's."""
-        from cache.errors import ImageNotFound
-
-        for tag in self.opts.tags:
-            try:
-                old = self.store.resolve(tag)
-            except ImageNotFound:
-                continue
-            if {**old.config, "created": None} == {**image.config, "created": None}:
-                return old.config.get("created")
-        return None
 
     def created(self) -> str | None:
         if self.opts.source_date_epoch is None:
@@ -209,6 +194,7 @@ class _Build:
             base = self.base_image(ref, frm)
             self.store.hold(base)  # an `rmi` of the base meanwhile must not take what we build on
         key = xxhash.xxh3_128_hexdigest(f"from {base.id}".encode())
+        base = with_default_path(base)
         args = tuple((k, v) for k, v in scope.items() if k in platform_args())
         state = BuildState(image=base, key=key, args=args, stage_name=frm.stage_name)
         return self.onbuild(state, frm)
@@ -282,6 +268,7 @@ class _Build:
                        created_by: str) -> BuildState:
         """A filesystem step: on a hit reuse the layer; on a miss call `make()` -> Layer, record it."""
         from cache.buildcache import CacheEntry
+        from cache.image import now_iso
 
         key = parts.key()
         history = {"created_by": created_by}
@@ -294,15 +281,27 @@ class _Build:
             self.cached += 1
             self.progress({"kind": "cached", "line": ins.span.line, "text": ins.original})
             layer = _StoredLayer(entry.layer, entry.diff_id)
+            made = entry.created or self._date_entry(key, entry)
         else:
             why = explain_miss(parts, self._last_parts(ins))
             if self.opts.explain_cache:
                 self.explanations.append(f"{self.where(ins)}: {ins.original.strip()}: miss: {why}")
                 self.progress({"kind": "explain", "line": ins.span.line, "reason": why})
             layer = make()
-            self.store.build_cache.put(key, CacheEntry(layer=layer.descriptor, diff_id=layer.diff_id, history=history))
+            made = now_iso()
+            self.store.build_cache.put(key, CacheEntry(layer=layer.descriptor, diff_id=layer.diff_id,
+                                                       history=history, created=made))
+        history.setdefault("created", made)  # when the layer was made, as BuildKit's (builder/history.py)
         self._save_parts(ins, parts, key)
         return replace(state, image=state.image.with_layer(layer, history), key=key, steps=state.steps + 1)
+
+    def _date_entry(self, key: str, entry) -> str:
+        """A cache entry written before entries kept their layer's time: dated now, once."""
+        from cache.image import now_iso
+
+        made = now_iso()
+        self.store.build_cache.put(key, replace(entry, created=made))
+        return made
 
     def config_step(self, state: BuildState, ins, changes: dict, *, args=None) -> BuildState:
         """A config-only step: no layer; the key still advances so later steps depend on it."""
@@ -350,6 +349,18 @@ class _Build:
         with open(tmp, "w") as f:
             f.write(key)
         os.replace(tmp, path + ".key")
+
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def with_default_path(image):
+    """A base whose config has no PATH gets the default one in its Env, as BuildKit gives it: RUN
+    steps find their commands and `ENV PATH=/x:$PATH` extends it."""
+    env = image.config_section.get("Env") or []
+    if any(item.startswith("PATH=") for item in env):
+        return image
+    return image.with_config(Env=[*env, f"PATH={DEFAULT_PATH}"])
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ class OwnerError(PybuildError):
 
 def _image_file(store, image, path: str) -> str:
     """The text of a file as the image's top-most layer that has it holds it ('' if none does)."""
-    for diff_id in reversed(image.diff_ids):
-        full = os.path.join(store.unpacked_layer(diff_id), path)
+    for layer in store.layer_dirs(image.diff_ids):
+        full = os.path.join(layer, path)
         if os.path.isfile(full) and not os.path.islink(full):
             with open(full, encoding="utf-8", errors="replace") as f:
                 return f.read()

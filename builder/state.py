@@ -14,6 +14,7 @@ class BuildState:
     shell: tuple[str, ...] = ("/bin/sh", "-c")
     stage_name: str | None = None
     steps: int = 0
+    cmd_set: bool = False                        # a CMD in this stage (ENTRYPOINT then keeps it)
 
     @property
     def env(self) -> dict[str, str]:

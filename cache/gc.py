@@ -16,6 +16,7 @@ from . import mediatypes as mt
 from .errors import PybuildError
 from .fsutil import remove_path, temp_name
 from .image import Descriptor
+from .store import layer_keys
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -31,6 +32,7 @@ class GcResult:
 class Reachable:
     blobs: set[str] = field(default_factory=set)
     diff_ids: set[str] = field(default_factory=set)
+    layer_keys: set[str] = field(default_factory=set)   # names of layers/ dirs (store.layer_keys)
     problems: list[str] = field(default_factory=list)
 
 
@@ -44,6 +46,7 @@ def reachable(store) -> Reachable:
             out.blobs.add(e.layer.digest)
             if e.diff_id:
                 out.diff_ids.add(e.diff_id)
+                out.layer_keys.add(e.diff_id)
             if not store.blobs.exists(e.layer.digest):
                 out.problems.append(f"build-cache entry {key}: layer blob {e.layer.digest} is missing")
     return out
@@ -74,6 +77,7 @@ def _walk(store, desc: Descriptor, out: Reachable, where: str) -> None:
         if not store.blobs.exists(layer.digest):
             out.problems.append(f"image {image.short_id}: layer blob {layer.digest} is missing")
     out.diff_ids.update(image.diff_ids)
+    out.layer_keys.update(layer_keys(image.diff_ids))
     if len(image.diff_ids) != len(image.layers):
         out.problems.append(f"image {image.short_id}: {len(image.layers)} layers but {len(image.diff_ids)} diff_ids")
 
@@ -88,6 +92,7 @@ def collect(store, *, grace_seconds: float = 0, dry_run: bool = False) -> GcResu
     with store.lock("index"):
         keep = reachable(store)
         in_use = store.containers_text()
+        in_use_keys = store.container_layer_keys()
         leased = store.leases.oldest()
         since = min(started - grace_seconds, leased if leased is not None else started)
         blobs, freed = [], 0
@@ -101,7 +106,8 @@ def collect(store, *, grace_seconds: float = 0, dry_run: bool = False) -> GcResu
         layers = []
         layers_dir = store._p("layers")
         for name in os.listdir(layers_dir):
-            if _HEX.match(name) and f"sha256:{name}" not in keep.diff_ids and name not in in_use:
+            key = f"sha256:{name}"
+            if _HEX.match(name) and key not in keep.layer_keys and key not in in_use_keys and name not in in_use:
                 if _condemn(store, os.path.join(layers_dir, name), since, dry_run, remove_path) is not None:
                     layers.append("sha256:" + name)
         for name in os.listdir(store._p("diffids")):

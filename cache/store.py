@@ -18,7 +18,7 @@ from .buildcache import BuildCache
 from .digest import canonical_json, check_digest
 from .errors import ImageNotFound, MediaTypeError, StoreError
 from .fsutil import atomic_write, pid_alive, pid_of_temp, remove_path, temp_name
-from .image import Descriptor, Image, host_architecture
+from .image import Descriptor, Image, chain_ids, host_architecture
 from .leases import Leases, touch
 from .locks import file_lock
 from .reference import looks_like_id, parse_reference
@@ -280,12 +280,22 @@ class Store:
     def unpacked_layer(self, diff_id: str) -> str:
         """layers/<hex>: the layer as an overlay lowerdir; extracted once, under a lock, into a temp
         dir that is renamed when complete (a kill -9 leaves only tmp/, swept at next start)."""
-        final = self._p("layers", check_digest(diff_id))
+        return self._unpacked(diff_id, diff_id)
+
+    def layer_dirs(self, diff_ids: list[str]) -> list[str]:
+        """The unpacked dirs of an image's stack, top-most first (overlay lowerdir order), never the
+        same dir twice: overlayfs refuses a lowerdir named twice (ELOOP), and an image may hold two
+        identical layers (`RUN true` twice, COPY then ADD of one file). See layer_keys."""
+        return [self._unpacked(key, diff_id) for key, diff_id in zip(layer_keys(diff_ids), diff_ids)][::-1]
+
+    def _unpacked(self, key: str, diff_id: str) -> str:
+        """layers/<key hex>, holding the layer `diff_id` (key is the diff_id or, for a repeat, a chain id)."""
+        final = self._p("layers", check_digest(key))
         if os.path.isdir(final):
             return final
         from .extract import unpack_layer_blob  # only now: a cached build never extracts
 
-        with self.lock(f"layer-{diff_id[7:]}"):
+        with self.lock(f"layer-{key[7:]}"):
             if os.path.isdir(final):
                 return final  # another process did it while we waited
             desc = self.layer_descriptor(diff_id)
@@ -318,8 +328,8 @@ class Store:
                        *(layer.digest for layer in image.layers)]:
             if digest:
                 touch(self.blobs.path(digest))
-        for diff_id in image.diff_ids:
-            touch(self._p("layers", check_digest(diff_id)))
+        for key, diff_id in zip(layer_keys(image.diff_ids), image.diff_ids):
+            touch(self._p("layers", check_digest(key)))
             touch(self._p("diffids", check_digest(diff_id)))
 
     # --- containers (owned by runtime/; read here only to protect what they use) ---
@@ -340,10 +350,54 @@ class Store:
                             pass
         return "\n".join(parts)
 
+    def container_layer_keys(self) -> set[str]:
+        """layer_keys of every stack a container record names (its "diff_ids"): a container keeps
+        the chain-id dirs of its image's repeated layers, whose names its records never spell."""
+        keys: set[str] = set()
+        cdir = self._p("containers")
+        for cid in os.listdir(cdir):
+            d = os.path.join(cdir, cid)
+            for name in os.listdir(d) if os.path.isdir(d) else ():
+                if name.endswith(".json"):
+                    try:
+                        with open(os.path.join(d, name), "rb") as f:
+                            doc = json.load(f)
+                    except (OSError, ValueError):
+                        continue
+                    for stack in _diff_id_lists(doc):
+                        keys.update(layer_keys(stack))
+        return keys
+
     def images_in_use(self) -> set[str]:
         """Image IDs that a container record names."""
         text = self.containers_text()
         return {img.id for _, img in self.list_images() if img.id[7:] in text}
+
+
+def layer_keys(diff_ids: list[str]) -> list[str]:
+    """What names each layer's unpacked dir, bottom-most first: its diff_id, or for a diff_id that
+    already appeared lower in the stack, the chain id of its position (as Docker's overlay2 keys
+    every layer). The repeat is the one re-keyed, never the first occurrence: the bottom layer's
+    chain id is its own diff_id, so re-keying it would name the same dir again."""
+    seen: set[str] = set()
+    out = []
+    for diff_id, chain_id in zip(diff_ids, chain_ids(diff_ids)):
+        out.append(chain_id if diff_id in seen else diff_id)
+        seen.add(diff_id)
+    return out
+
+
+def _diff_id_lists(doc: object) -> Iterator[list[str]]:
+    """Every list under a "diff_ids" key, at any depth of a JSON document."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if key == "diff_ids" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+                yield value
+            else:
+                yield from _diff_id_lists(value)
+    elif isinstance(doc, list):
+        for value in doc:
+            yield from _diff_id_lists(value)
 
 
 def _entry(desc: Descriptor, ref_name: str | None) -> dict:

@@ -145,9 +145,19 @@ def mount_dev(root: str, spec: SandboxSpec, in_userns: bool, report: Reporter) -
         report.mount(os.ttyname(spec.stdin), console, None, linux.MS_BIND)
 
 
-def bind_generated(root: str, path: str, content: bytes, report: Reporter) -> None:
+def generated_stubs(root: str, paths: tuple[str, ...]) -> list[str]:
+    """The mount points bind_generated would create for `paths` (the image lacks them), as host
+    paths: the same checks and the same resolution as bind_generated and inside()."""
+    etc = secure_join(root, "/etc")
+    if not os.path.isdir(etc) or os.path.islink(etc):
+        return []
+    return [target for target in (secure_join(root, p) for p in paths) if not os.path.lexists(target)]
+
+
+def bind_generated(root: str, path: str, content: bytes, report: Reporter, readonly: bool = False) -> None:
     """Bind a generated file over path: the container sees it, the layer diff never does
-    (unless the image lacked the file: then an empty mount point is left in the upperdir).
+    (unless the image lacked the file: then an empty mount point is left in the upperdir, which a
+    build removes after the command: see generated_stubs).
 
     The file is written in the sandbox's own /dev tmpfs, bound, then unlinked: the bind keeps the
     inode, and nothing of it remains visible in /dev.
@@ -166,3 +176,9 @@ def bind_generated(root: str, path: str, content: bytes, report: Reporter) -> No
         os.close(fd)
     report.mount(scratch, target, None, linux.MS_BIND, shown_source=f"<generated {os.path.basename(path)}>")
     os.unlink(scratch)
+    if readonly:  # the flags the source tmpfs has stay: in a user namespace they are locked
+        kept = os.statvfs(target).f_flag
+        flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
+        for st_flag, ms_flag in ((os.ST_NOSUID, linux.MS_NOSUID), (os.ST_NODEV, linux.MS_NODEV), (os.ST_NOEXEC, linux.MS_NOEXEC)):
+            flags |= ms_flag if kept & st_flag else 0
+        report.mount(None, target, None, flags)

@@ -62,6 +62,16 @@ def mount_overlay(lowerdirs: list[str], upperdir: str, workdir: str, target: str
         raise
 
 
+def mount_readonly_view(lowerdirs: list[str], target: str) -> str:
+    """A read-only merged view of an image's unpacked layers (top-most first), for reading a stage
+    or an image without extracting it (COPY --from). One layer is its own view (returned as is);
+    several are stacked as an overlay without upperdir, read-only. Returns the view's path."""
+    if len(lowerdirs) == 1:
+        return lowerdirs[0]
+    linux.mount("overlay", target, "overlay", linux.MS_RDONLY, f"lowerdir={':'.join(lowerdirs)}")
+    return target
+
+
 def prepare_rootfs_copy(lowerdirs: list[str], upperdir: str) -> str:
     """The copy fallback for hosts without overlayfs: copy the layers bottom-up into upperdir.
 

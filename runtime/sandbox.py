@@ -80,6 +80,7 @@ class SandboxSpec:
     cgroup_parent: str | None = None
     explain: Callable[[str], None] | None = None
     cgroup_id: str | None = None          # default: a fresh random id
+    etc_mounts: str = "run"               # "run" | "build": which generated /etc files (ETC_MOUNTS)
 
 
 @dataclass(frozen=True)
@@ -200,16 +201,33 @@ def _plan(spec: SandboxSpec) -> _Plan:
     return _Plan(spec, root, uid, gid, groups, env, mask, top, _etc_files(spec), _userns_map(spec))
 
 
+# Which /etc files the sandbox binds from memory, and whether read-only. `run` is docker run's set.
+# `build` is BuildKit's RUN, as dockerd 20.10's BuildKit does it: /etc/hosts and /etc/resolv.conf
+# read-only (a write fails with EROFS) and no /etc/hostname at all, so a RUN that writes
+# /etc/hostname keeps the write in its layer, and a RUN on an image that has hosts and resolv.conf
+# creates no mount point (its layer stays empty).
+ETC_MOUNTS = {"run": (("/etc/hosts", "/etc/hostname", "/etc/resolv.conf"), False),
+              "build": (("/etc/hosts", "/etc/resolv.conf"), True)}
+
+
+def etc_mount_stubs(rootfs: str, spec: SandboxSpec) -> list[str]:
+    """The files the sandbox will create in `rootfs` as mount points of its generated /etc files,
+    as host paths (call before the sandbox starts): a build removes them from the layer after."""
+    return jail.generated_stubs(rootfs, ETC_MOUNTS[spec.etc_mounts][0])
+
+
 def _etc_files(spec: SandboxSpec) -> tuple[tuple[str, bytes], ...]:
     """/etc/hosts, hostname and resolv.conf, bound from memory files: they never land in a layer."""
+    wanted = ETC_MOUNTS[spec.etc_mounts][0]
     if spec.network == "host":
         hosts = _read_host("/etc/hosts") or b"127.0.0.1\tlocalhost\n"
     else:
         hosts = (f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                  f"127.0.1.1\t{spec.hostname}\n").encode()
     resolv = _read_host("/etc/resolv.conf") or b""
-    return (("/etc/hosts", hosts), ("/etc/hostname", f"{spec.hostname}\n".encode()),
-            ("/etc/resolv.conf", resolv))
+    files = (("/etc/hosts", hosts), ("/etc/hostname", f"{spec.hostname}\n".encode()),
+             ("/etc/resolv.conf", resolv))
+    return tuple((path, content) for path, content in files if path in wanted)
 
 
 def _read_host(path: str) -> bytes | None:
@@ -392,7 +410,7 @@ def _container_setup(plan: _Plan, report: jail.Reporter) -> None:
     jail.mount_sys(root, spec, report)
     jail.mount_dev(root, spec, plan.userns_map is not None, report)
     for path, content in plan.etc_files:
-        jail.bind_generated(root, path, content, report)
+        jail.bind_generated(root, path, content, report, readonly=ETC_MOUNTS[spec.etc_mounts][1])
     if spec.readonly_rootfs:
         report.mount(None, root, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
     if spec.network != "host":

@@ -21,5 +21,5 @@ def apply(build, state, ins):
         args[name] = value
         scope[name] = value
     new = build.config_step(state, ins, {}, args={k: args[k] for k, _ in ins.pairs if k in args})
-    # ARG leaves no trace in the image config or history.
-    return replace(new, image=state.image, args=tuple(args.items()))
+    # ARG leaves no trace in the image config, but BuildKit records it in the history (empty layer).
+    return replace(new, args=tuple(args.items()))

@@ -1,5 +1,8 @@
-"""CMD and ENTRYPOINT: shell form runs through the SHELL; ENTRYPOINT resets an inherited CMD."""
+"""CMD and ENTRYPOINT: shell form runs through the SHELL. ENTRYPOINT resets the CMD the stage
+inherited from its base, but not one this stage set (as BuildKit's `cmdSet`)."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 
 def as_argv(state, ins) -> list[str]:
@@ -9,5 +12,7 @@ def as_argv(state, ins) -> list[str]:
 def apply(build, state, ins):
     argv = as_argv(state, ins)
     if ins.keyword == "cmd":
-        return build.config_step(state, ins, {"Cmd": argv})
+        return replace(build.config_step(state, ins, {"Cmd": argv}), cmd_set=True)
+    if state.cmd_set:
+        return build.config_step(state, ins, {"Entrypoint": argv})
     return build.config_step(state, ins, {"Entrypoint": argv, "Cmd": None})

@@ -43,7 +43,8 @@ def apply(build, state, ins):
     if kw == "onbuild":
         triggers = list(state.image.config_section.get("OnBuild") or [])
         inner = ins.inner.original.strip()
-        return build.config_step(state, ins, {"OnBuild": triggers + [inner]})
+        new = build.config_step(state, ins, {})   # the key advances; BuildKit writes no history
+        return replace(new, image=state.image.with_config(OnBuild=triggers + [inner]))
     # HEALTHCHECK
     if ins.kind == "NONE":
         return build.config_step(state, ins, {"Healthcheck": {"Test": ["NONE"]}})

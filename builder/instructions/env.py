@@ -1,4 +1,5 @@
-"""ENV: values expanded against the state of this moment; later ENVs see earlier ones."""
+"""ENV: values expanded against the state before this line (as BuildKit: in `ENV A=2 B=$A`, B gets
+the A of before); later ENV lines see earlier ones."""
 from __future__ import annotations
 
 
@@ -7,7 +8,7 @@ def apply(build, state, ins):
     scope = state.expansion_env()
     used = {}
     for name, raw in ins.pairs:
-        value = build.expander.expand(raw, {**scope, **env})
+        value = build.expander.expand(raw, scope)
         used.update({n: scope.get(n, "") for n in build.expander.used(raw) if n in scope})
         env[name] = value
     return build.config_step(state, ins, {"Env": [f"{k}={v}" for k, v in env.items()]}, args=used)

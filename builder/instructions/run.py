@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import stat
 
 from ..cachekey import KeyParts
 from ..build import PROXY_ARGS
@@ -20,9 +21,9 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 def _runtime():
     """The runtime wing's sandbox, imported only when a RUN step actually runs (start-up cost)."""
     from runtime.mounts import mount_overlay, private_mount_namespace
-    from runtime.sandbox import SandboxSpec, spawn
+    from runtime.sandbox import SandboxSpec, etc_mount_stubs, spawn
 
-    return SandboxSpec, spawn, mount_overlay, private_mount_namespace
+    return SandboxSpec, spawn, mount_overlay, private_mount_namespace, etc_mount_stubs
 
 
 _ONLY_HEREDOCS = re.compile(r"""\s*(\d*<<-?\s*(["']?)[^\s"'<>|&;]+\2\s*)+""")
@@ -82,7 +83,7 @@ def apply(build, state, ins):
             upper, work, merged = (os.path.join(scratch, n) for n in ("upper", "work", "merged"))
             for d in (upper, work, merged):
                 os.mkdir(d, 0o755)
-            lowers = [build.store.unpacked_layer(d) for d in reversed(state.image.diff_ids)]
+            lowers = build.store.layer_dirs(state.image.diff_ids)
             if not lowers:
                 lowers = [os.path.join(scratch, "empty")]
                 os.mkdir(lowers[0], 0o755)
@@ -112,7 +113,7 @@ def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, netwo
                     on_line=lambda line: None, mounts=()) -> tuple[int, str]:
     """Run in a forked child's private overlay; each output line goes to `on_line` as it comes.
     Returns (exit code, the last lines of output) for the error message."""
-    SandboxSpec, spawn, mount_overlay, private_mount_namespace = _runtime()
+    SandboxSpec, spawn, mount_overlay, private_mount_namespace, etc_mount_stubs = _runtime()
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -133,8 +134,10 @@ def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, netwo
                 os.lseek(devnull, 0, os.SEEK_SET)
             spec = SandboxSpec(rootfs=merged, argv=argv, env=env, user=user, workdir=workdir,
                                network=network, stdin=devnull, stdout=w, stderr=w, explain=show,
-                               mounts=list(mounts))
+                               mounts=list(mounts), etc_mounts="build")
+            stubs = etc_mount_stubs(merged, spec)
             result = spawn(spec).wait()
+            _remove_stubs(stubs)
             os._exit(min(result.exit_code, 255))
         except BaseException as err:  # noqa: BLE001 - a failed set-up never goes on
             os.write(w, f"pybuild: RUN set-up failed: {err}\n".encode())
@@ -151,6 +154,21 @@ def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, netwo
         _emit(pending, on_line, tail)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), "\n".join(tail)
+
+
+def _remove_stubs(stubs: list[str]) -> None:
+    """Take the mount points the sandbox made for /etc/hosts and resolv.conf out of the layer, as
+    BuildKit does: they were not in the image and the command could not write them (read-only
+    binds). Unlinked through the merged view, whose binds died with the sandbox's mount namespace:
+    overlayfs drops an upper-only file without a whiteout, and /etc stays copied up with its new
+    mtime, as in BuildKit's layer. Only an empty regular file goes: anything else is not our stub."""
+    for path in stubs:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+            os.unlink(path)
 
 
 def _emit(raw: bytes, on_line, tail: list[str], keep: int = 50) -> None:

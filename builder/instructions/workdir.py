@@ -1,12 +1,25 @@
-"""WORKDIR: relative to the previous one; expanded; the directory is made by the next filesystem
-step that needs it (Docker creates it; here COPY and RUN create it inside the rootfs)."""
+"""WORKDIR: relative to the previous one, expanded; as BuildKit, the directory is made (like
+`mkdir -p`, new parts owned by the current USER) in a layer of its own, an empty one when it exists."""
 from __future__ import annotations
 
 import posixpath
+from dataclasses import replace
+
+from .. import copyfiles, owners
+from ..cachekey import KeyParts
+from .copy import _maker
 
 
 def apply(build, state, ins):
     value = build.expander.expand(ins.value, state.expansion_env())
     current = state.image.config_section.get("WorkingDir") or "/"
     path = posixpath.normpath(posixpath.join(current, value))
-    return build.config_step(state, ins, {"WorkingDir": path})
+    user = state.image.config_section.get("User") or ""
+    owner = owners.resolve(build.store, state.image, user) if user else None
+    state = replace(state, image=state.image.with_config(WorkingDir=path))
+    parts = KeyParts(state.key, f"WORKDIR {path}", (), (), "" if owner is None else f"{owner[0]}:{owner[1]}")
+
+    def change(root, _views):
+        copyfiles.ensure_dir(root, path, owner)
+
+    return build.lookup_or_make(state, ins, parts, _maker(build, state, ins, change), f"WORKDIR {path}")

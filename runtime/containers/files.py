@@ -31,7 +31,7 @@ def _in_rootfs(records: Records, c: Container, action: Callable[[str], None]) ->
             from runtime.mounts import mount_overlay, private_mount_namespace
 
             store = Store(os.path.dirname(records.dir))
-            lowers = [store.unpacked_layer(d) for d in reversed(c.config.diff_ids)] or [records.path(c.id, "empty")]
+            lowers = store.layer_dirs(list(c.config.diff_ids)) or [records.path(c.id, "empty")]
             os.makedirs(lowers[-1], exist_ok=True)
             private_mount_namespace()
             target = records.path(c.id, "rootfs")

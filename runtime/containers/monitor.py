@@ -172,7 +172,7 @@ class Monitor:
         from cache.store import Store
 
         store = Store(os.path.dirname(self.records.dir))
-        lowers = [store.unpacked_layer(d) for d in reversed(self.c.config.diff_ids)]  # top-most first
+        lowers = store.layer_dirs(list(self.c.config.diff_ids))  # top-most first
         if not lowers:  # FROM scratch: overlayfs still wants one lower
             empty = self.path("empty")
             os.makedirs(empty, exist_ok=True)

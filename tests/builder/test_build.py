@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from builder.build import BuildError
+from builder.build import DEFAULT_PATH, BuildError
 from grammar.errors import UsageError
 
 
@@ -23,14 +23,16 @@ def layer_members(store, image) -> dict[str, tarfile.TarInfo]:
 
 
 CONFIG_CASES = [
-    ('ENV A=1 B="two words"', "Env", ["A=1", "B=two words"]),
-    ("ARG V=x\nENV A=$V", "Env", ["A=x"]),
+    # BuildKit gives a base without PATH (scratch too) the default one, first
+    ('ENV A=1 B="two words"', "Env", [f"PATH={DEFAULT_PATH}", "A=1", "B=two words"]),
+    ("ARG V=x\nENV A=$V", "Env", [f"PATH={DEFAULT_PATH}", "A=x"]),
     ("WORKDIR /a\nWORKDIR b", "WorkingDir", "/a/b"),
     ("USER node", "User", "node"),
     ('CMD ["node", "-e", "x"]', "Cmd", ["node", "-e", "x"]),
     ("CMD echo hi", "Cmd", ["/bin/sh", "-c", "echo hi"]),
     ('SHELL ["/bin/bash", "-c"]\nCMD echo hi', "Cmd", ["/bin/bash", "-c", "echo hi"]),
-    ('CMD ["a"]\nENTRYPOINT ["e"]', "Cmd", None),
+    # ENTRYPOINT resets only an inherited CMD; one set in this stage stays (BuildKit: cmd-then-entrypoint)
+    ('CMD ["a"]\nENTRYPOINT ["e"]', "Cmd", ["a"]),
     ("EXPOSE 3000 53/udp", "ExposedPorts", {"3000/tcp": {}, "53/udp": {}}),
     ("VOLUME /data", "Volumes", {"/data": {}}),
     ("LABEL a=b", "Labels", {"a": "b"}),
@@ -49,7 +51,7 @@ def test_config_instructions(make_build, lines, field, expected):
 def test_build_arg_overrides_default_and_global_arg_reaches_from_stage(make_build):
     text = "ARG V=global\nFROM scratch\nARG V\nARG W=w\nENV V=$V W=$W\n"
     _, result, _ = make_build(text, build_args=(("W", "cli"),))
-    assert result.image.config_section["Env"] == ["V=global", "W=cli"]
+    assert result.image.config_section["Env"] == [f"PATH={DEFAULT_PATH}", "V=global", "W=cli"]
 
 
 def test_copy_rules_and_owner(make_build):

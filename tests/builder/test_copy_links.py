@@ -1,51 +1,79 @@
-"""COPY destinations through the parent image's symlinks: followed inside the image, as Docker
-does, and never out of it; the link itself stays a link."""
+"""COPY destinations through the image's symlinks: followed inside the image's root, as BuildKit
+does (the last component too: `COPY x /bin/sh` writes what /bin/sh points to), and never out of
+it. builder/copyfiles.py works on any root directory, so these run on a plain tree."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from builder.layerpaths import resolve_parents
+from builder.copyfiles import Request, Source, copy
+from builder.mergedview import ChangeError
 
 
 @pytest.fixture
-def layers(tmp_path):
-    """Two unpacked layers (top-most first) with links of every kind."""
-    lower, upper = tmp_path / "lower", tmp_path / "upper"
-    for d in ("srv/app", "etc", "gone"):
-        (lower / d).mkdir(parents=True)
-    upper.mkdir()
-    os.symlink("/srv/app", lower / "app")                    # absolute
-    os.symlink("../../../../srv/app", lower / "rel")         # relative, climbing above /
-    os.symlink("/etc/../../../srv/app", upper / "deep")      # in the upper layer
-    os.symlink("/../../host-secret", lower / "escape")       # points "outside": stays inside
-    os.symlink("loop2", lower / "loop1")
-    os.symlink("loop1", lower / "loop2")
-    os.symlink("/srv/app", lower / "gone" / "link")
-    os.mknod(upper / "app2", 0o600 | 0o020000, 0)             # whiteout: deleted in the upper layer
-    os.symlink("/srv/app", lower / "app2")
-    return [str(upper), str(lower)]
+def image_root(tmp_path):
+    """An image's / with links of every kind, inside a `host` dir that stands for the host."""
+    root = tmp_path / "host" / "root"
+    for d in ("srv/app", "etc", "usr/bin"):
+        (root / d).mkdir(parents=True)
+    (root / "usr/bin/busybox").write_text("BB")
+    os.symlink("/srv/app", root / "app")                    # absolute
+    os.symlink("../../../../srv/app", root / "rel")         # relative, climbing above /
+    os.symlink("/../../host-secret", root / "escape")       # points "outside": stays inside
+    os.symlink("/usr/bin/busybox", root / "sh")             # a link as the destination itself
+    os.symlink("/srv/none", root / "dangling")
+    os.symlink("loop2", root / "loop1")
+    os.symlink("loop1", root / "loop2")
+    (root / "file").write_text("plain")
+    return root
 
 
-@pytest.mark.parametrize("path, expected", [
-    ("/app/x", "/srv/app/x"),
-    ("/rel/x", "/srv/app/x"),
-    ("/deep/sub/x", "/srv/app/sub/x"),
-    ("/escape/x", "/host-secret/x"),        # clamped at the image's /
-    ("/app/../x", "/srv/x"),                # `..` after a link: from where the link led
-    ("/app/../../../x", "/x"),              # and never above /
-    ("/app", "/app"),                       # the last component is not followed
-    ("/app2/x", "/app2/x"),                 # whited out above: no link any more
-    ("/nothing/here/x", "/nothing/here/x"),
-    ("/", "/"),
+@pytest.fixture
+def source(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("A")
+    return Source(str(src), "the test context")
+
+
+@pytest.mark.parametrize("dest, lands", [
+    ("/app/", "srv/app/a.txt"),
+    ("/app/b.txt", "srv/app/b.txt"),
+    ("/app", "srv/app/a.txt"),              # a link to a directory: inside it
+    ("/rel/x/", "srv/app/x/a.txt"),
+    ("/escape/x", "host-secret/x"),         # clamped at the image's /
+    ("/app/../x", "srv/x"),                 # `..` after a link: from where the link led
+    ("/app/../../../x", "x"),               # and never above /
+    ("/sh", "usr/bin/busybox"),             # the last component is followed too (BuildKit)
+    ("/dangling", "srv/none"),
 ])
-def test_resolve_parents(layers, path, expected):
-    assert resolve_parents(layers, path) == expected
+def test_destination_links_are_followed_inside_the_root(image_root, source, dest, lands):
+    copy(str(image_root), source, Request(["a.txt"], dest))
+    assert (image_root / lands).read_text() == "A"
+    assert not (image_root.parent / "host-secret").exists() and sorted(os.listdir(image_root.parent)) == ["root"]
 
 
-def test_a_symlink_loop_ends(layers):
-    assert resolve_parents(layers, "/loop1/x").startswith("/")
+@pytest.mark.parametrize("dest", ["/file/x", "/loop1/x"])
+def test_a_destination_under_a_file_or_a_loop_is_refused(image_root, source, dest):
+    with pytest.raises((ChangeError, OSError)):
+        copy(str(image_root), source, Request(["a.txt"], dest))
+
+
+@pytest.mark.parametrize("link_target", ["/etc", "../../../../etc", "/../../etc"])
+def test_a_link_written_by_an_earlier_source_is_followed_inside_the_root(tmp_path, link_target):
+    """A directory source that writes app/x -> somewhere, then a source written through app/x: the
+    file lands inside the root wherever the link leads, never on the host."""
+    src, root = tmp_path / "src", tmp_path / "host" / "root"
+    (src / "tree").mkdir(parents=True)
+    root.mkdir(parents=True)
+    (src / "f").write_text("F")
+    os.symlink(link_target, src / "tree" / "x")
+    copy(str(root), Source(str(src), "ctx"), Request(["tree"], "/app/"))
+    copy(str(root), Source(str(src), "ctx"), Request(["f"], "/app/x/passwd"))
+    assert os.readlink(root / "app" / "x") == link_target
+    assert (root / "etc" / "passwd").read_text() == "F"
+    assert sorted(os.listdir(tmp_path / "host")) == ["root"]
 
 
 @pytest.mark.root
@@ -63,26 +91,3 @@ def test_copy_follows_the_image_links(make_build, base_dir):
     assert open(os.path.join(below, "srv/app/a.txt")).read() == "A"
     for layer in (top, below):
         assert not os.path.lexists(os.path.join(layer, "app")) and not os.path.lexists(os.path.join(layer, "up"))
-
-
-@pytest.mark.parametrize("link_target", ["/etc", "../../../../etc", "/../../etc"])
-@pytest.mark.parametrize("with_cache", [False, True])
-def test_write_one_follows_a_link_it_wrote_inside_the_layer(tmp_path, link_target, with_cache):
-    """A COPY whose first source writes app/x -> somewhere and whose next writes app/x/f: the file
-    lands inside the layer wherever the link leads, and the per-parent cache never keeps a stale
-    resolution of app/x (it was resolved as a plain dir before the link was written)."""
-    from builder.instructions.copy import write_one
-
-    src, upper = tmp_path / "src", tmp_path / "upper"
-    src.mkdir()
-    upper.mkdir()
-    (src / "f").write_text("F")
-    os.symlink(link_target, src / "link")
-    dirs: dict[str, str] | None = {} if with_cache else None
-    write_one(str(src / "f"), str(upper), "app/first", 0, 0, None, dirs)  # caches "app"
-    write_one(str(src / "link"), str(upper), "app/x", 0, 0, None, dirs)
-    write_one(str(src / "f"), str(upper), "app/x/passwd", 0, 0, None, dirs)
-    assert os.readlink(upper / "app" / "x") == link_target
-    assert (upper / "etc" / "passwd").read_text() == "F"
-    assert not (tmp_path / "etc").exists()
-    assert (upper / "app" / "first").read_text() == "F"

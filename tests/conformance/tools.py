@@ -17,12 +17,14 @@ RUN_TIMEOUT = 30
 
 
 def _run_result(argv: list[str], env=None) -> dict:
+    """The default command's exit code, stdout and stderr (apart: the order in which two pipes'
+    lines reach the client is not the container's to decide)."""
     try:
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=RUN_TIMEOUT, env=env)
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=RUN_TIMEOUT, env=env)
     except subprocess.TimeoutExpired:
-        return {"exit": "timeout", "output": ""}
-    return {"exit": p.returncode, "output": p.stdout.decode("utf-8", "replace")}
+        return {"exit": "timeout"}
+    return {"exit": p.returncode, "stdout": p.stdout.decode("utf-8", "replace"),
+            "stderr": p.stderr.decode("utf-8", "replace")}
 
 
 def run_case(tool, case: Case, keep_dir: str | None = None) -> dict:

@@ -1,0 +1,84 @@
+"""A layer made by changing files in the merged view of its parent, as BuildKit's file operations
+(COPY, ADD, WORKDIR) do: the parent's layers are the overlay's lowerdirs, a fresh upperdir takes
+every change, and that upperdir is the new layer's diff.
+
+Working in the merged view, rather than in an empty directory, is what makes the rules come out as
+BuildKit's: an existing destination directory is seen (a file goes inside it), its symlinks are
+followed inside the image's root, the parents of what is written are copied up with their owner and
+mode (/tmp stays 1777, a user's 0700 home stays the user's), and a path deleted by an earlier layer
+is recreated as overlayfs records it (opaque directory).
+
+The overlay is mounted in a forked child that first enters a private mount namespace, so the mounts
+vanish with the child whatever happens (even kill -9) and the build's own mount table never changes.
+The child leaves with os._exit; an error it meets comes back to the parent as its message.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from grammar.errors import PybuildError
+
+
+class ChangeError(PybuildError):
+    """What a file operation refuses (a clash with the image, a missing source): the message says
+    which path and why; the instruction module adds the Dockerfile line."""
+
+
+def layer_from_changes(build, state, change: Callable[[str, list[str]], None], *,
+                       parent: bool = True, views: tuple[tuple[str, ...], ...] = ()):
+    """Run `change(root, view_roots)` in the merged view of `state`'s image (or of nothing, for
+    `parent=False`: COPY --link) and pack what it changed into a layer. `views` are further
+    read-only stacks of diff_ids (a COPY --from stage), mounted for `change` to read from."""
+    from cache.layers import pack_diff
+
+    store = build.store
+    with store.work_dir("change") as scratch:
+        upper, work, merged, empty = (os.path.join(scratch, n) for n in ("upper", "work", "merged", "empty"))
+        for d in (upper, work, merged, empty):
+            os.mkdir(d, 0o755)
+        lowers = store.layer_dirs(list(state.image.diff_ids)) if parent else []
+        stacks = []
+        for i, diff_ids in enumerate(views):
+            target = os.path.join(scratch, f"view{i}")
+            os.mkdir(target, 0o755)
+            stacks.append((store.layer_dirs(list(diff_ids)) or [empty], target))
+        _in_child(lambda: _change_in_view(lowers or [empty], upper, work, merged, stacks, change))
+        layer = pack_diff(upper, store, source_date_epoch=build.opts.source_date_epoch)
+        store.adopt_unpacked_layer(layer.diff_id, upper)
+    return layer
+
+
+def _change_in_view(lowers, upper, work, merged, stacks, change) -> None:
+    from runtime.mounts import mount_overlay, mount_readonly_view, private_mount_namespace
+
+    private_mount_namespace()
+    # volatile: the upper is packed and kept by rename, never mounted again; syncing it is waste
+    mount_overlay(lowers, upper, work, merged, volatile=True)
+    roots = [mount_readonly_view(dirs, target) for dirs, target in stacks]
+    change(merged, roots)
+
+
+def _in_child(work: Callable[[], None]) -> None:
+    """Run `work` in a forked child; its PybuildError (or any error) is raised here as ChangeError."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        code = 0
+        try:
+            work()
+        except PybuildError as err:
+            os.write(w, str(err).encode("utf-8", "replace"))
+            code = 1
+        except BaseException as err:  # noqa: BLE001 - the child never goes on after a failure
+            os.write(w, f"{type(err).__name__}: {err}".encode("utf-8", "replace"))
+            code = 1
+        os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        message = pipe.read().decode("utf-8", "replace")
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise ChangeError(message or f"the file operation ended with status {code}")
