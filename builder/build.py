@@ -186,16 +186,20 @@ class _Build:
 
         ref = self.expander.expand(frm.image, scope)
         self.progress({"kind": "step", "stage": index, "text": frm.original, "line": frm.span.line})
+        inherited: tuple[tuple[str, str], ...] = ()
         if ref.lower() in self.stages:
             base = self.stages[ref.lower()].image
+            # BuildKit (dockerd 20.10) keeps ARG values in the stage's LLB env, which `FROM stage`
+            # carries over: the parent's ARGs stay in scope (for RUN and expansion), not in the config.
+            inherited = self.stages[ref.lower()].args
         elif ref == "scratch":
-            base = Image.empty()
+            base = Image.empty().with_config(WorkingDir="/")  # BuildKit's empty image has WorkingDir "/"
         else:
             base = self.base_image(ref, frm)
             self.store.hold(base)  # an `rmi` of the base meanwhile must not take what we build on
         key = xxhash.xxh3_128_hexdigest(f"from {base.id}".encode())
         base = with_default_path(base)
-        args = tuple((k, v) for k, v in scope.items() if k in platform_args())
+        args = tuple({**{k: v for k, v in scope.items() if k in platform_args()}, **dict(inherited)}.items())
         state = BuildState(image=base, key=key, args=args, stage_name=frm.stage_name)
         return self.onbuild(state, frm)
 

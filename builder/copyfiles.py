@@ -14,13 +14,14 @@ the parent image (builder/mergedview.py), so `root` is the image's `/` as it is 
 - Directories the destination needs and that do not exist are made 0755, owned by --chown's user
   (else root); existing ones keep their owner and mode. A path under an existing non-directory is
   an error: "cannot copy to non-directory".
-- Files keep their mtime, mode (unless --chmod) and, within one COPY, their hardlinks. Owners become
+- Files keep their mtime, mode (unless --chmod) and, inside one copied directory, their hardlinks
+  (two sources, or two matches of a wildcard, are copied apart). Owners become
   --chown's, else root's for the context and the stage's own for --from. --chmod applies to the
   files and the source's subdirectories, not to the destination directory itself.
 - A wildcard that matches nothing copies nothing (BuildKit's AllowEmptyWildcard); a plain path
   that names nothing is an error.
-- --chmod sets the permission bits only: setuid/setgid/sticky in it are dropped, as BuildKit's
-  builtin frontend (dockerd 20.10) does.
+- --chmod sets the permission bits only: the source's setuid/setgid/sticky bits stay and those in
+  --chmod are dropped, as BuildKit's builtin frontend (dockerd 20.10) does.
 - ADD of a local tar (any compression) extracts it into the destination directory.
 """
 from __future__ import annotations
@@ -65,6 +66,18 @@ def is_wildcard(pattern: str) -> bool:
     return bool(_GLOB & set(pattern))
 
 
+def wildcard_parent_missing(src: "Source", pattern: str) -> bool:
+    """BuildKit looks up a wildcard's fixed leading directories before it globs: when they are
+    missing the source is an error, while a glob that matches nothing in them is not."""
+    fixed = []
+    for part in clean(pattern).split("/"):
+        if _GLOB & set(part):
+            break
+        fixed.append(part)
+    prefix = "/".join(fixed)
+    return bool(prefix) and not os.path.lexists(os.path.join(src.root, prefix))
+
+
 def clean(pattern: str) -> str:
     """A source as a path relative to its root: `..` stops at the root, as BuildKit's does."""
     return posixpath.normpath("/" + pattern).lstrip("/")
@@ -102,10 +115,11 @@ def copy(root: str, src: Source, req: Request, is_archive: Callable[[str], bool]
     into_dir = req.dest.endswith("/") or req.dest in (".", "") or req.dest.endswith("/.")
     for pattern in req.patterns:
         matches = select(src, pattern)
-        if not matches and not is_wildcard(pattern):   # a wildcard may match nothing (BuildKit)
+        if not matches and (not is_wildcard(pattern) or wildcard_parent_missing(src, pattern)):
             raise ChangeError(f"{pattern}: not found in {src.where}",
                               hint="check the path (and .dockerignore for the context)")
         for rel in matches:
+            req._links.clear()   # hardlinks are kept inside one copied directory, not across sources
             full = secure_join(src.root, rel)          # the source's own symlinks followed
             if not os.path.lexists(full):
                 raise ChangeError(f"{pattern}: {rel} is a symlink to nothing in {src.where}",
@@ -152,9 +166,8 @@ def ensure_dir(root: str, path: str, owner: tuple[int, int] | None) -> str:
         done = posixpath.join(done, part) if part != ".." else posixpath.dirname(done)
         nxt = _resolve(root, done)
         if not os.path.lexists(nxt):
-            os.mkdir(nxt, 0o755)
-            os.chmod(nxt, 0o755)                  # whatever the umask
-            os.lchown(nxt, *(owner or (0, 0)))
+            os.mkdir(nxt, 0o755)                  # (umask 0 in the view's child: the kernel adds
+            os.lchown(nxt, *(owner or (0, 0)))    # a setgid parent's bit, as for BuildKit's mkdir)
         elif not os.path.isdir(nxt):
             raise ChangeError(f"cannot copy to non-directory: /{done}",
                               hint="the destination (or one of its parents) is a file in the image")
@@ -205,11 +218,12 @@ def _ctx_rel(base_rel: str, rel_dir: str, name: str) -> str:
 def _copy_entry(full: str, st: os.stat_result, target: str, src: Source, req: Request, top: bool) -> None:
     if os.path.lexists(target):
         if os.path.isdir(target) and not os.path.islink(target):
-            raise ChangeError(f"cannot replace the directory /{target} with a file", hint="remove it first")
+            raise ChangeError(f"cannot replace the directory {os.path.basename(target)} with a file", hint="remove it first")
         os.unlink(target)
     key = (st.st_dev, st.st_ino)
-    if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode) and key in req._links:
-        os.link(req._links[key], target)       # a hardlink of the context stays one
+    first = req._links.get(key) if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode) else None
+    if first is not None and first != target and os.path.lexists(first):
+        os.link(first, target)                 # a hardlink of the source stays one
         return
     if stat.S_ISLNK(st.st_mode):
         os.symlink(os.readlink(full), target)
@@ -226,6 +240,9 @@ def _set_meta(path: str, st: os.stat_result, src: Source, req: Request, is_dir: 
     owner = req.owner or ((st.st_uid, st.st_gid) if src.keep_owner else (0, 0))
     os.lchown(path, *owner)
     if not stat.S_ISLNK(st.st_mode):
-        os.chmod(path, stat.S_IMODE(st.st_mode) if req.chmod is None else req.chmod & 0o777)
+        # --chmod gives the permission bits; the source's setuid/setgid/sticky bits stay (BuildKit's
+        # fsutil: (mode &^ 0777) | (chmod & 0777)), and --chmod's own special bits are dropped.
+        mode = stat.S_IMODE(st.st_mode)
+        os.chmod(path, mode if req.chmod is None else (mode & 0o7000) | (req.chmod & 0o777))
     if not is_dir:
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)

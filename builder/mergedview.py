@@ -30,8 +30,6 @@ def layer_from_changes(build, state, change: Callable[[str, list[str]], None], *
     """Run `change(root, view_roots)` in the merged view of `state`'s image (or of nothing, for
     `parent=False`: COPY --link) and pack what it changed into a layer. `views` are further
     read-only stacks of diff_ids (a COPY --from stage), mounted for `change` to read from."""
-    from cache.layers import pack_diff
-
     store = build.store
     with store.work_dir("change") as scratch:
         upper, work, merged, empty = (os.path.join(scratch, n) for n in ("upper", "work", "merged", "empty"))
@@ -44,14 +42,24 @@ def layer_from_changes(build, state, change: Callable[[str, list[str]], None], *
             os.mkdir(target, 0o755)
             stacks.append((store.layer_dirs(list(diff_ids)) or [empty], target))
         _in_child(lambda: _change_in_view(lowers or [empty], upper, work, merged, stacks, change))
-        layer = pack_diff(upper, store, source_date_epoch=build.opts.source_date_epoch)
-        store.adopt_unpacked_layer(layer.diff_id, upper)
+        return layer_of_upper(build, upper)
+
+
+def layer_of_upper(build, upper: str):
+    """The one layer tail of every filesystem step (RUN, COPY, ADD, WORKDIR): the overlay upperdir
+    packed into a deterministic layer blob, then kept as that layer's unpacked directory (moved,
+    not extracted again)."""
+    from cache.layers import pack_diff
+
+    layer = pack_diff(upper, build.store, source_date_epoch=build.opts.source_date_epoch)
+    build.store.adopt_unpacked_layer(layer.diff_id, upper)
     return layer
 
 
 def _change_in_view(lowers, upper, work, merged, stacks, change) -> None:
     from runtime.mounts import mount_overlay, mount_readonly_view, private_mount_namespace
 
+    os.umask(0)   # modes are set as BuildKit sets them, not filtered by the caller's umask
     private_mount_namespace()
     # volatile: the upper is packed and kept by rename, never mounted again; syncing it is waste
     mount_overlay(lowers, upper, work, merged, volatile=True)

@@ -194,6 +194,10 @@ class _Extractor:
         self._clear(target, False)
         os.link(src, target, follow_symlinks=False)
         self.created.append(target)
+        if not os.path.islink(target):
+            # The link's own header owner, mode and mtime go to the shared inode, as containerd's
+            # and BuildKit's extraction do: the last entry of a hardlink group decides them.
+            self.metadata(m, target)
 
     def whiteout(self, rel: str, base: str, member: str, mtime: float = 0) -> None:
         parent = self._parent(rel, member)

@@ -100,10 +100,13 @@ class _Linter:
                       "runs as a shell command", f"{keyword} {text.rstrip()}]", near="[")
         elif (tail := text[text.rindex("]") + 1:].strip()).startswith("#"):
             self.warn(node, "comment-in-arguments",
-                      f"`{tail}` is not a comment: it follows the list, so the JSON is invalid and {keyword} "
-                      "runs as a shell command", f"put `{tail}` on a line of its own above {keyword}", near=tail)
+                      f"`{tail}` is not a comment: it follows the list, {_TRAILING_TEXT.format(keyword=keyword)}",
+                      f"put `{tail}` on a line of its own above {keyword}", near=tail)
         elif tail[:1] in ("&", "|", ";", ">", "<"):
             return  # `[ "$x" = y ] && ...`: the shell's test command, as meant
+        elif node.json_prefix is not None:
+            self.warn(node, "json-invalid", f"`{tail}` follows the list, {_TRAILING_TEXT.format(keyword=keyword)}",
+                      f"remove `{tail}`", near=tail)
         else:
             reason = _json_problem(text)
             self.warn(node, "json-invalid",
@@ -237,6 +240,10 @@ class _Linter:
                 self.out.append(LintWarning("empty-continuation", "an empty line inside a continued instruction "
                                             "(a future BuildKit error)", "remove the empty line or end the "
                                             "instruction before it", self.file, line or 1, 1))
+
+
+_TRAILING_TEXT = ("so BuildKit in dockerd 20.10 ignores it and runs {keyword} in exec form, while newer "
+                  "BuildKit finds the JSON invalid and runs {keyword} as a shell command")
 
 
 def _json_problem(text: str) -> str:

@@ -39,6 +39,9 @@ class Node(NamedTuple):
     column: int = 1
     heredocs: tuple[HeredocNode, ...] = ()
     comments: tuple[str, ...] = ()
+    # The JSON array that dockerd 20.10's BuildKit reads where this parser (today's BuildKit) sees
+    # shell form because text follows the array: see `json_prefix`. Not part of the dump.
+    json_prefix: tuple | None = None
 
     def dump(self) -> str:
         """The `result` line, without the parentheses of the root."""
@@ -67,28 +70,38 @@ class _NotStrings(ArgumentError):
     pass
 
 
-_NOT_STRINGS = "when using JSON array syntax, arrays must be comprised of strings only"
+NOT_STRINGS = "when using JSON array syntax, arrays must be comprised of strings only"
 
 
 def _reject_constant(name: str):
     raise ValueError(f"not JSON: {name}")  # Go's decoder has no NaN/Infinity
 
 
-def _json_array(rest: str) -> list[str] | None:
-    """The elements of a JSON string array, None when `rest` is not JSON (shell form)."""
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _decode_array(rest: str, prefix: bool) -> list | None:
+    """The JSON array at the start of `rest` (all of `rest`, or with `prefix` its first value only),
+    None when there is none. Elements may be of any JSON type; lone surrogates become U+FFFD as in Go."""
     rest = go_lstrip(rest)
     if not rest.startswith("["):
         return None
     try:
-        value = json.loads(rest, parse_constant=_reject_constant)
+        value, end = _DECODER.raw_decode(rest)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(value, list):
+    if (not prefix and rest[end:].strip(" \t\n\r")) or not isinstance(value, list):
         return None
-    if not all(isinstance(v, str) for v in value):
-        raise _NotStrings(_NOT_STRINGS)
-    # Go decodes a lone surrogate escape as U+FFFD
-    return [v.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if _has_surrogate(v) else v for v in value]
+    return [v.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            if isinstance(v, str) and _has_surrogate(v) else v for v in value]
+
+
+def _json_array(rest: str) -> list[str] | None:
+    """The elements of a JSON string array, None when `rest` is not JSON (shell form)."""
+    value = _decode_array(rest, prefix=False)
+    if value is not None and not all(isinstance(v, str) for v in value):
+        raise _NotStrings(NOT_STRINGS)
+    return value
 
 
 def _has_surrogate(text: str) -> bool:
@@ -111,6 +124,27 @@ def maybe_json_list(rest: str) -> tuple[tuple[str, ...], bool]:
     if arr is not None:
         return tuple(arr), True
     return blank_separated(rest), False
+
+
+_JSON_RULES = ("run", "cmd", "entrypoint", "shell", "add", "copy", "volume")
+
+
+def json_prefix(keyword: str, rest: str) -> tuple | None:
+    """dockerd 20.10's BuildKit decodes JSON form with Go's json.Decoder, which reads the first value
+    and ignores what follows it: `ENTRYPOINT ["x"] # note` is exec form ["x"] there, shell form in
+    today's parser (json.Unmarshal). This is the array that reading gives for an instruction the
+    strict rule left in shell form (its elements unchecked: a non-string is the caller's error),
+    else None. `rest` is the text after the flags."""
+    rule = keyword.lower()
+    if rule == "healthcheck":
+        sep = 0
+        while sep < len(rest) and rest[sep] not in GO_SPACES:  # after the CMD word
+            sep += 1
+        rest = rest[sep:]
+    elif rule not in _JSON_RULES:
+        return None
+    value = _decode_array(rest, prefix=True)
+    return tuple(value) if value is not None else None
 
 
 def blank_separated(rest: str) -> tuple[str, ...]:

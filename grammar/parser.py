@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .errors import DockerfileSyntaxError
 from .gotext import ASCII_BLANKS_RE, go_strip
-from .nodes import ArgumentError, Node, decode_flag, split_arguments
+from .nodes import ArgumentError, Node, decode_flag, json_prefix, split_arguments
 
 if TYPE_CHECKING:
     from .instructions import Dockerfile
@@ -96,10 +96,11 @@ def _node_from_tokens(tokens, original: str, escape: str, line: "LogicalLine | N
         raise DockerfileSyntaxError(str(err), file=file, line=line.start_line if line else 0,
                                     column=line.column if line else 1,
                                     source_line=None) from None
+    prefix = json_prefix(keyword, rest) if not is_json and "[" in rest else None
     if line is None:
-        return Node(keyword, tuple(flags), args, is_json, original)
+        return Node(keyword, tuple(flags), args, is_json, original, json_prefix=prefix)
     return Node(keyword, tuple(flags), args, is_json, original, line.start_line, line.end_line, line.column,
-                line.heredocs, line.comments)
+                line.heredocs, line.comments, prefix)
 
 
 def _node_from_line(text: str, escape: str, line: "LogicalLine | None", file: str) -> Node:

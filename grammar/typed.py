@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from . import instructions as I
 from .errors import DockerfileSyntaxError
-from .nodes import Node
+from .nodes import NOT_STRINGS, Node
 
 KEYWORDS = ("from", "run", "cmd", "entrypoint", "shell", "copy", "add", "user", "workdir", "stopsignal",
             "maintainer", "env", "label", "arg", "expose", "volume", "healthcheck", "onbuild")
@@ -257,8 +257,8 @@ def _onbuild(ctx: _Context) -> I.Onbuild:
         raise ctx.error("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
     if word in ("FROM", "MAINTAINER"):
         raise ctx.error(f"{word} isn't allowed as an ONBUILD trigger")
-    positioned = Node(inner.keyword, inner.flags, inner.args, inner.is_json, inner.original, ctx.node.start_line,
-                      ctx.node.end_line, ctx.node.column, ctx.node.heredocs)
+    positioned = inner._replace(start_line=ctx.node.start_line, end_line=ctx.node.end_line,
+                                column=ctx.node.column, heredocs=ctx.node.heredocs)
     return I.Onbuild(**_common(ctx), inner=to_instruction(positioned, ctx.file, ctx.source))
 
 
@@ -278,8 +278,22 @@ def suggest_keyword(word: str) -> str | None:
     return close[0].upper() if close else None
 
 
+def _as_dockerd_reads(ctx: _Context) -> Node:
+    """The node with JSON form as dockerd 20.10's BuildKit (the oracle) reads it: a JSON array followed
+    by more text is exec form there, the text ignored (see grammar.nodes.json_prefix)."""
+    node = ctx.node
+    if node.json_prefix is None:
+        return node
+    if not all(isinstance(v, str) for v in node.json_prefix):
+        raise ctx.error(NOT_STRINGS, near="[", hint="quote every element of the list")
+    args = node.json_prefix if node.keyword.lower() != "healthcheck" else node.args[:1] + node.json_prefix
+    return node._replace(args=args, is_json=True, json_prefix=None)
+
+
 def to_instruction(node: Node, file: str, source: tuple[str, ...]) -> I.Instruction:
     ctx = _Context(node, file, source)
+    if node.json_prefix is not None:
+        ctx = _Context(_as_dockerd_reads(ctx), file, source)
     builder = _BUILDERS.get(node.keyword.lower())
     if builder is None:
         guess = suggest_keyword(node.keyword)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from grammar.errors import PybuildError
 
@@ -17,6 +18,17 @@ from . import linux
 
 class OverlayUnsupported(PybuildError):
     """overlayfs cannot stack these directories (e.g. the store itself on overlayfs)."""
+
+
+class TooManyLayers(PybuildError):
+    """An image deeper than overlay stacks are allowed to be (Docker's overlay2 limit)."""
+
+
+# Docker's overlay2 refuses a stack deeper than this ("max depth exceeded"); so does pybuild, with
+# the same number, so that what builds here runs there.
+MAX_LOWERDIRS = 128
+# mount(2) copies at most one page of option data (the string and its NUL).
+_MOUNT_DATA_MAX = os.sysconf("SC_PAGE_SIZE") - 1
 
 
 def private_mount_namespace(explain: Callable[[str], None] | None = None) -> None:
@@ -43,16 +55,18 @@ def mount_overlay(lowerdirs: list[str], upperdir: str, workdir: str, target: str
     """
     if not lowerdirs:
         raise OverlayUnsupported(f"overlay at {target}: no lowerdir", hint="pass at least one (an empty dir)")
+    _check_depth(lowerdirs)
     for d in (upperdir, workdir):
         if linux.statfs_type(d) == linux.OVERLAYFS_MAGIC:
             raise OverlayUnsupported(
                 f"overlay upperdir/workdir {d} is itself on overlayfs",
                 hint="put the store (--root) on ext4/xfs/btrfs, or use the copy fallback")
-    data = f"lowerdir={':'.join(lowerdirs)},upperdir={upperdir},workdir={workdir}" + (",volatile" if volatile else "")
+    extra = f",upperdir={upperdir},workdir={workdir}" + (",volatile" if volatile else "")
     if explain:
-        explain(f"mount -t overlay overlay -o {data} {target}")
+        explain(f"mount -t overlay overlay -o lowerdir={':'.join(lowerdirs)}{extra} {target}")
     try:
-        linux.mount("overlay", target, "overlay", 0, data)
+        with _lowerdir_option(lowerdirs, len(extra)) as lower:
+            linux.mount("overlay", target, "overlay", 0, lower + extra)
     except OSError as err:
         if err.errno in (errno.EINVAL, errno.ENODEV, errno.EOPNOTSUPP, errno.ENOTSUP):
             raise OverlayUnsupported(
@@ -68,8 +82,47 @@ def mount_readonly_view(lowerdirs: list[str], target: str) -> str:
     several are stacked as an overlay without upperdir, read-only. Returns the view's path."""
     if len(lowerdirs) == 1:
         return lowerdirs[0]
-    linux.mount("overlay", target, "overlay", linux.MS_RDONLY, f"lowerdir={':'.join(lowerdirs)}")
+    _check_depth(lowerdirs)
+    with _lowerdir_option(lowerdirs, 0) as lower:
+        linux.mount("overlay", target, "overlay", linux.MS_RDONLY, lower)
     return target
+
+
+def _check_depth(lowerdirs: list[str]) -> None:
+    if len(lowerdirs) > MAX_LOWERDIRS:
+        raise TooManyLayers(
+            f"the image has {len(lowerdirs)} layers; at most {MAX_LOWERDIRS} can be stacked (as Docker's overlay2)",
+            hint="use fewer RUN/COPY/ADD steps (join RUN commands with &&), or squash the image "
+                 "(e.g. a multi-stage build: COPY --from=<stage> / / onto a fresh base)")
+
+
+@contextmanager
+def _lowerdir_option(lowerdirs: list[str], rest: int) -> Iterator[str]:
+    """`lowerdir=a:b:...` for mount(2), whose whole option string must fit one page.
+
+    Absolute store paths (~90 bytes each) overflow it from ~35 layers on. Docker's overlay2 mounts
+    through short symlinks relative to its cwd; here each lowerdir is opened (O_PATH) and named by
+    its /proc/self/fd/N link, ~18 bytes whatever its real path, so MAX_LOWERDIRS always fit. The
+    kernel resolves each name to the same directory at mount time and holds it from then on (the
+    fds are closed after): the same layers, in the same order. Short stacks keep their plain paths
+    (readable in /proc/self/mountinfo)."""
+    plain = "lowerdir=" + ":".join(lowerdirs)
+    if len(plain) + rest <= _MOUNT_DATA_MAX and not any(":" in d or "," in d for d in lowerdirs):
+        yield plain
+        return
+    fds: list[int] = []
+    try:
+        for d in lowerdirs:
+            fds.append(os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+        option = "lowerdir=" + ":".join(f"/proc/self/fd/{fd}" for fd in fds)
+        if len(option) + rest > _MOUNT_DATA_MAX:
+            raise OverlayUnsupported(
+                f"overlay options are {len(option) + rest} bytes, more than mount(2) takes ({_MOUNT_DATA_MAX})",
+                hint="use a store (--root) and scratch paths with shorter names")
+        yield option
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def prepare_rootfs_copy(lowerdirs: list[str], upperdir: str) -> str:

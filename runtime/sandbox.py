@@ -22,8 +22,12 @@ import errno
 import os
 import signal
 import termios
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Callable
+
+from grammar.errors import PybuildError
 
 from . import caps, explain, jail, linux, netns
 from .cgroups import Cgroups, Stats, open_cgroups, sweep_stale
@@ -123,20 +127,24 @@ class SandboxProcess:
             os.kill(self.pid, sig)
 
     def wait(self) -> SandboxResult:
-        """Wait for PID 1 (its namespace's other processes die with it), then remove the cgroups."""
+        """Wait for PID 1 (its namespace's other processes die with it), then remove the cgroups.
+
+        The cgroups go on every path: an exception while waiting (KeyboardInterrupt: Ctrl-C reaches
+        the whole process group) first SIGKILLs the sandbox and removes its cgroups, then propagates;
+        SIGTERM or SIGHUP (while the caller left them at their default) do the same, then end this
+        process by that signal as before. Only SIGKILL of this process leaves them, for sweep_stale."""
         if self._result is not None:
             return self._result
-        text = _read_line(self._status_fd)
-        os.close(self._status_fd)
-        kind, _, value = text.partition(" ")
-        try:
-            os.write(self._reap_fd, b"r")  # now PID 1 may be reaped
-        except BrokenPipeError:
-            pass
-        os.close(self._reap_fd)
-        _wait_pid(self._middle)
-        oom = self.cgroups.oom_killed()
-        stats = self.cgroups.stats()
+        with _interruptible():
+            try:
+                text = _read_line(self._status_fd)
+                kind, _, value = text.partition(" ")
+                self._release_middle()
+                oom = self.cgroups.oom_killed()
+                stats = self.cgroups.stats()
+            except BaseException:  # nothing of the sandbox may outlive us, not even its cgroups
+                self._abort()
+                raise
         self.cgroups.remove()
         if kind == "signal":
             sig = int(value)
@@ -147,6 +155,82 @@ class SandboxProcess:
             self._result = SandboxResult(128 + signal.SIGKILL, signal.SIGKILL, oom, stats)
         return self._result
 
+    def _release_middle(self) -> None:
+        """Close our ends: the middle may reap PID 1 and exit; reap the middle."""
+        for attr in ("_status_fd", "_reap_fd"):
+            fd = getattr(self, attr)
+            if fd < 0:
+                continue
+            setattr(self, attr, -1)
+            if attr == "_reap_fd":
+                try:
+                    os.write(fd, b"r")  # now PID 1 may be reaped
+                except OSError:
+                    pass
+            os.close(fd)
+        _wait_pid(self._middle)
+
+    def _abort(self) -> None:
+        """SIGKILL the sandbox, reap what is ours and remove the cgroups, whatever fails on the way."""
+        steps = [lambda: self.cgroups.kill(signal.SIGKILL), self._release_middle, self.cgroups.remove]
+        if self._reap_fd >= 0:  # PID 1 not released to the middle yet: its pid cannot have been reused
+            steps.insert(0, lambda: os.kill(self.pid, signal.SIGKILL))
+        for step in steps:
+            try:
+                step()
+            except (OSError, PybuildError):
+                pass
+
+
+class SandboxInterrupted(SandboxError):
+    """SIGTERM or SIGHUP arrived while waiting for a sandbox, and could not end this process."""
+
+
+class _Terminated(BaseException):
+    """Raised by the handler _interruptible installs, so that cleanup (except/finally) runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _interruptible():
+    """SIGTERM/SIGHUP left at their default end a process at once, skipping every cleanup. Inside
+    this block they raise _Terminated instead; once the cleanup inside has run, the previous
+    handlers come back and the signal is delivered again, so the process still ends by it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {}
+
+    def raise_(signum, _frame):
+        raise _Terminated(signum)
+    raise_.restore_in_child = True  # type: ignore[attr-defined]  (see _default_signals)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) == signal.SIG_DFL:
+            saved[sig] = signal.signal(sig, raise_)
+    try:
+        yield
+    except _Terminated as term:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
+        saved = {}
+        os.kill(os.getpid(), term.signum)  # default action: the process ends here
+        raise SandboxInterrupted(f"interrupted by {signal.Signals(term.signum).name} while a sandbox ran",
+                                 hint="it was killed and its cgroups removed") from None
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
+
+
+def _default_signals() -> None:
+    """In a child forked inside _interruptible: SIGTERM/SIGHUP back to their default, as before."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if getattr(signal.getsignal(sig), "restore_in_child", False):
+            signal.signal(sig, signal.SIG_DFL)
+
 
 def run(spec: SandboxSpec) -> SandboxResult:
     return spawn(spec).wait()
@@ -155,15 +239,16 @@ def run(spec: SandboxSpec) -> SandboxResult:
 def spawn(spec: SandboxSpec) -> SandboxProcess:
     plan = _plan(spec)
     sweep_stale()  # leftovers of a pybuild killed before it could clean up (empty, > 1 min old)
-    cgroups = open_cgroups(spec.cgroup_id or os.urandom(8).hex(), spec.cgroup_parent, spec.explain)
-    try:
-        cgroups.set_limits(spec.limits)
-        if not cgroups.restrict_devices(spec.privileged):
-            plan = _without_mknod(plan)
-        return _start(plan, cgroups)
-    except BaseException:
-        cgroups.remove()
-        raise
+    with _interruptible():  # SIGTERM from here on: the cgroups are removed before we go
+        cgroups = open_cgroups(spec.cgroup_id or os.urandom(8).hex(), spec.cgroup_parent, spec.explain)
+        try:
+            cgroups.set_limits(spec.limits)
+            if not cgroups.restrict_devices(spec.privileged):
+                plan = _without_mknod(plan)
+            return _start(plan, cgroups)
+        except BaseException:
+            cgroups.remove()  # SIGKILLs what _start put in them (PID 1), then rmdir
+            raise
 
 
 def _without_mknod(plan: _Plan) -> _Plan:
@@ -338,6 +423,7 @@ def _middle(plan, owner, status_r, status_w, go_r, go_w, err_r, err_w) -> None:
     """The first child: new namespaces, then PID 1 of the new PID namespace, then its waiter."""
     report = jail.Reporter(err_w, plan.spec.explain is not None)
     try:
+        _default_signals()
         spec = plan.spec
         # Carry only what the sandbox needs: the caller's other fds (pipes it waits on, host
         # directories) must neither leak into the container nor be held open by this waiter.

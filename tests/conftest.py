@@ -53,9 +53,10 @@ def _mounts() -> list[str]:
 def _cgroups() -> list[str]:
     found = []
     for top in Path("/sys/fs/cgroup").iterdir():
-        for path in (top / "pybuild",):
-            if path.is_dir():
-                found += [str(p) for p in path.rglob("*") if p.is_dir()] + [str(path)]
+        path = top / "pybuild"
+        # os.walk ignores a cgroup removed while it walks (another process's container ending)
+        for dirpath, _dirs, _files in os.walk(path):
+            found.append(dirpath)
     return sorted(found)
 
 

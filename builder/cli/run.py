@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from contextlib import contextmanager
 from typing import List, Optional
 
 import typer
@@ -104,51 +105,52 @@ def run(
     from grammar.errors import UsageError
     from runtime.containers.prefork import Prefork
 
-    if network not in ("private", "none", "host", "bridge"):
-        raise UsageError(f"--network {network!r}: use private, none or host")
-    network = "private" if network == "bridge" else network
-    if publish and network != "private":
-        raise UsageError(f"-p needs the container's own network (--network private), not {network}")
-    if publish:  # (socket and the proxy are imported only when a port is published)
-        from runtime.portproxy import parse_publish
+    with _exit_125():  # docker's code when `run` fails before the container's process starts
+        if network not in ("private", "none", "host", "bridge"):
+            raise UsageError(f"--network {network!r}: use private, none or host")
+        network = "private" if network == "bridge" else network
+        if publish and network != "private":
+            raise UsageError(f"-p needs the container's own network (--network private), not {network}")
+        if publish:  # (socket and the proxy are imported only when a port is published)
+            from runtime.portproxy import parse_publish
 
-        for p in publish:
-            parse_publish(p)
-    for v in volume:
-        parts = v.split(":")
-        if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/"):
-            raise UsageError(f"-v {v!r}: use HOST_PATH:CONTAINER_PATH[:ro]")
-    prefork = Prefork()  # the monitor loads its modules while this process prepares the container
-    try:
-        from runtime.containers.lifecycle import parse_signal
-        from runtime.containers.records import Records, RunConfig
+            for p in publish:
+                parse_publish(p)
+        for v in volume:
+            parts = v.split(":")
+            if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/"):
+                raise UsageError(f"-v {v!r}: use HOST_PATH:CONTAINER_PATH[:ro]")
+        prefork = Prefork()  # the monitor loads its modules while this process prepares the container
+        try:
+            from runtime.containers.lifecycle import parse_signal
+            from runtime.containers.records import Records, RunConfig
 
-        from ._store import open_store
+            from ._store import open_store
 
-        store = open_store(ctx)
-        img = store.resolve(image)
-        icfg = img.config_section or {}
-        assignments = [a for f in env_file for a in read_env_file(f)] + list(env)
-        stop_sig = stop_signal or icfg.get("StopSignal") or "SIGTERM"
-        parse_signal(stop_sig)
-        config = RunConfig(
-            image=image, image_id=img.id, diff_ids=tuple(img.diff_ids),
-            argv=command_line(icfg, entrypoint, list(command or [])),
-            env=merge_env(list(icfg.get("Env") or []), assignments),
-            user=user if user is not None else icfg.get("User", ""),
-            workdir=workdir or icfg.get("WorkingDir") or "/", hostname=hostname or "", network=network,
-            publish=tuple(publish), volumes=tuple(volume), tmpfs=tuple(tmpfs), init=init, tty=tty,
-            interactive=interactive, memory=parse_bytes(memory, "--memory") if memory else None, cpus=cpus,
-            pids_limit=pids_limit, stop_signal=stop_sig, stop_timeout=stop_timeout, read_only=read_only,
-            cap_add=tuple(cap_add), cap_drop=tuple(cap_drop), privileged=privileged, auto_remove=rm,
-            cgroup_parent=cgroup_parent, explain=explain)
-        records = Records(store.root)
-        with store.lock("containers"):
-            c = records.create(config, name)
-    except BaseException:
-        prefork.cancel()
-        raise
-    code = start_and_attach(records, c.id, attached=not detach, interactive=interactive, tty=tty, prefork=prefork)
+            store = open_store(ctx)
+            img = store.resolve(image)
+            icfg = img.config_section or {}
+            assignments = [a for f in env_file for a in read_env_file(f)] + list(env)
+            stop_sig = stop_signal or icfg.get("StopSignal") or "SIGTERM"
+            parse_signal(stop_sig)
+            config = RunConfig(
+                image=image, image_id=img.id, diff_ids=tuple(img.diff_ids),
+                argv=command_line(icfg, entrypoint, list(command or [])),
+                env=merge_env(list(icfg.get("Env") or []), assignments),
+                user=user if user is not None else icfg.get("User", ""),
+                workdir=workdir or icfg.get("WorkingDir") or "/", hostname=hostname or "", network=network,
+                publish=tuple(publish), volumes=tuple(volume), tmpfs=tuple(tmpfs), init=init, tty=tty,
+                interactive=interactive, memory=parse_bytes(memory, "--memory") if memory else None, cpus=cpus,
+                pids_limit=pids_limit, stop_signal=stop_sig, stop_timeout=stop_timeout, read_only=read_only,
+                cap_add=tuple(cap_add), cap_drop=tuple(cap_drop), privileged=privileged, auto_remove=rm,
+                cgroup_parent=cgroup_parent, explain=explain)
+            records = Records(store.root)
+            with store.lock("containers"):
+                c = records.create(config, name)
+        except BaseException:
+            prefork.cancel()
+            raise
+        code = start_and_attach(records, c.id, attached=not detach, interactive=interactive, tty=tty, prefork=prefork)
     if detach:
         typer.echo(c.id)
         return
@@ -159,6 +161,19 @@ def run(
         sys.stderr.flush()
         os._exit(code)
     raise typer.Exit(code)
+
+
+@contextmanager
+def _exit_125():
+    """An error of pybuild's own (bad flag value, unknown image, name in use, unknown user, no command)
+    makes `run` exit 125, as docker's does; once the process runs, its own code is the exit code."""
+    from grammar.errors import PybuildError
+
+    try:
+        yield
+    except PybuildError as err:
+        err.exit_code = 125
+        raise
 
 
 def start_and_attach(records, cid: str, *, attached: bool, interactive: bool, tty: bool, prefork=None) -> int:

@@ -1,5 +1,5 @@
-"""One module per instruction (kaniko style). Each exports `apply(build, state, ins) -> BuildState`:
-the narrow interface is that one function; `dispatch` picks it by keyword."""
+"""One module per instruction (kaniko style). Each exports `apply(build, state, ins) -> BuildState`,
+where `build` offers the narrow interface of builder/step.py; `dispatch` picks the module."""
 from __future__ import annotations
 
 from importlib import import_module
@@ -7,9 +7,9 @@ from typing import Callable
 
 _MODULES = {
     "env": "env", "arg": "arg", "label": "label", "cmd": "command", "entrypoint": "command",
-    "user": "config", "workdir": "workdir", "expose": "config", "volume": "config",
-    "stopsignal": "config", "shell": "config", "maintainer": "config", "healthcheck": "config",
-    "onbuild": "config", "copy": "copy", "add": "copy", "run": "run",
+    "user": "user", "workdir": "workdir", "expose": "expose", "volume": "volume",
+    "stopsignal": "stopsignal", "shell": "shell", "maintainer": "maintainer", "healthcheck": "healthcheck",
+    "onbuild": "onbuild", "copy": "copy", "add": "copy", "run": "run",
 }
 
 

@@ -119,7 +119,7 @@ def _context_key(build, ins, patterns) -> tuple:
     out = []
     for pattern in patterns:
         matches = copyfiles.select(src, pattern)
-        if not matches and not copyfiles.is_wildcard(pattern):
+        if not matches and (not copyfiles.is_wildcard(pattern) or copyfiles.wildcard_parent_missing(src, pattern)):
             raise BuildError(f"{build.where(ins)}: {ins.keyword.upper()} source {pattern!r} not found in the build context",
                              hint="check the path and .dockerignore")
         for rel in matches:
@@ -188,7 +188,7 @@ def add_url(build, state, ins):
         req.chmod = 0o600
     scratch = build.cleanup.enter_context(build.store.work_dir("download"))
     fetched = os.path.join(scratch, name)
-    digest = download.fetch(url, fetched, ins.checksum)
+    digest = download.fetch(url, fetched, ins.checksum, where=build.where(ins))
     files = ((url, posixpath.join(req.workdir, req.dest), req.chmod, digest),)
 
     def change(root, _views):

@@ -77,7 +77,7 @@ def apply(build, state, ins):
     network = (ins.network or build.opts.network or "host").replace("default", "host")
 
     def make():
-        from cache.layers import pack_diff
+        from ..mergedview import layer_of_upper
 
         with build.store.work_dir("run") as scratch:
             upper, work, merged = (os.path.join(scratch, n) for n in ("upper", "work", "merged"))
@@ -101,9 +101,7 @@ def apply(build, state, ins):
                 raise BuildError(f"{build.where(ins)}: RUN {shlex.join(argv[-1:])} failed with exit code {code}"
                                  + (f"; last output:\n{tail}" if tail else ""),
                                  hint="fix the command; the steps before it are cached")
-            layer = pack_diff(upper, build.store, source_date_epoch=build.opts.source_date_epoch)
-            build.store.adopt_unpacked_layer(layer.diff_id, upper)
-        return layer
+            return layer_of_upper(build, upper)
 
     return build.lookup_or_make(state, ins, parts, make, shlex.join(argv))
 

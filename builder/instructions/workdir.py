@@ -1,5 +1,6 @@
 """WORKDIR: relative to the previous one, expanded; as BuildKit, the directory is made (like
-`mkdir -p`, new parts owned by the current USER) in a layer of its own, an empty one when it exists."""
+`mkdir -p`, new parts owned by the current USER) in a layer of its own, an empty one when it exists;
+`WORKDIR /` makes no layer (BuildKit's dispatchWorkdir skips the mkdir of /)."""
 from __future__ import annotations
 
 import posixpath
@@ -14,6 +15,8 @@ def apply(build, state, ins):
     value = build.expander.expand(ins.value, state.expansion_env())
     current = state.image.config_section.get("WorkingDir") or "/"
     path = posixpath.normpath(posixpath.join(current, value))
+    if path == "/":
+        return build.config_step(state, ins, {"WorkingDir": path})
     user = state.image.config_section.get("User") or ""
     owner = owners.resolve(build.store, state.image, user) if user else None
     state = replace(state, image=state.image.with_config(WorkingDir=path))

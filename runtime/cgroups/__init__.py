@@ -133,8 +133,14 @@ class Cgroups:
         except OSError:
             pass
         deadline = time.monotonic() + timeout_s
-        for d in self.drivers:
-            d.remove(deadline)
+        failed: OSError | None = None
+        for d in self.drivers:  # each hierarchy, even when one before it failed
+            try:
+                d.remove(deadline)
+            except OSError as err:
+                failed = failed or err
+        if failed is not None:
+            raise failed
 
 
 def open_cgroups(cid: str, parent: str | None = None, explain: Callable[[str], None] | None = None,

@@ -132,16 +132,21 @@ class Monitor:
             self._mount_rootfs(lowers)
             stdio, parent_ends = self._stdio()
             proc = self._spawn(stdio)
-            for fd in set(stdio.values()):
-                os.close(fd)
-            dirs = tuple(proc.cgroup)  # the sandbox's own cgroups: other processes reopen them
-            self.records.update_state(self.c.id, status="running", pid=proc.pid, started_at=now_iso(),
-                                      ports=tuple(str(m) for m in proxy.mappings) if proxy else (),
-                                      cgroups=dirs)
-            _report(ready_w, {"pid": proc.pid, "monitor_pid": me})
-            if proxy:
-                proxy.start(f"/proc/{proc.pid}/ns/net" if cfg.network != "host" else None)
-            self._relay(parent_ends)
+            try:
+                for fd in set(stdio.values()):
+                    os.close(fd)
+                dirs = tuple(proc.cgroup)  # the sandbox's own cgroups: other processes reopen them
+                self.records.update_state(self.c.id, status="running", pid=proc.pid, started_at=now_iso(),
+                                          ports=tuple(str(m) for m in proxy.mappings) if proxy else (),
+                                          cgroups=dirs)
+                _report(ready_w, {"pid": proc.pid, "monitor_pid": me})
+                if proxy:
+                    proxy.start(f"/proc/{proc.pid}/ns/net" if cfg.network != "host" else None)
+                self._relay(parent_ends)
+            except BaseException:  # the container must not outlive a failed monitor, nor its cgroups
+                proc.kill()
+                proc.wait()  # reaps it and removes its cgroups
+                raise
             result = proc.wait()
         finally:
             if proxy:

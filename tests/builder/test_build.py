@@ -27,6 +27,9 @@ CONFIG_CASES = [
     ('ENV A=1 B="two words"', "Env", [f"PATH={DEFAULT_PATH}", "A=1", "B=two words"]),
     ("ARG V=x\nENV A=$V", "Env", [f"PATH={DEFAULT_PATH}", "A=x"]),
     ("WORKDIR /a\nWORKDIR b", "WorkingDir", "/a/b"),
+    # BuildKit's empty image (FROM scratch) has WorkingDir "/": kaniko's test_ignore, test_maintainer
+    ("LABEL a=b", "WorkingDir", "/"),
+    ("MAINTAINER nobody@domain.test", "WorkingDir", "/"),
     ("USER node", "User", "node"),
     ('CMD ["node", "-e", "x"]', "Cmd", ["node", "-e", "x"]),
     ("CMD echo hi", "Cmd", ["/bin/sh", "-c", "echo hi"]),
@@ -52,6 +55,38 @@ def test_build_arg_overrides_default_and_global_arg_reaches_from_stage(make_buil
     text = "ARG V=global\nFROM scratch\nARG V\nARG W=w\nENV V=$V W=$W\n"
     _, result, _ = make_build(text, build_args=(("W", "cli"),))
     assert result.image.config_section["Env"] == [f"PATH={DEFAULT_PATH}", "V=global", "W=cli"]
+
+
+# kaniko's issue 1911, with ENV to show the values: a stage built FROM another keeps that stage's ARG
+# values in scope (BuildKit in dockerd 20.10 keeps them in the LLB env that `FROM stage` carries);
+# a re-declared `ARG NAME` without default keeps the inherited value; a stage FROM an image starts
+# empty. Expected Env as `docker inspect` gave it for this Dockerfile.
+ISSUE_1911 = """ARG OTHER="fix"
+FROM scratch AS base
+ARG NAME="base"
+FROM base AS base-dev
+ARG NAME="$NAME-dev"
+ENV B=$NAME
+FROM base-dev AS base-custom
+ARG NAME
+ARG Z=1
+ARG Z
+ENV C=$NAME C2=$OTHER Z=$Z
+FROM base-custom AS base-custom2
+ARG OTHER
+ENV D=$NAME D2=$OTHER
+FROM scratch
+ENV E=$NAME
+"""
+
+
+@pytest.mark.parametrize("target, env", [
+    ("base-custom2", ["B=base-dev", "C=base-dev", "C2=", "Z=1", "D=base-dev", "D2=fix"]),
+    (None, ["E="]),
+])
+def test_a_stage_from_a_stage_keeps_its_arg_values(make_build, target, env):
+    _, result, _ = make_build(ISSUE_1911, target=target)
+    assert result.image.config_section["Env"] == [f"PATH={DEFAULT_PATH}", *env]
 
 
 def test_copy_rules_and_owner(make_build):
@@ -196,6 +231,34 @@ def test_add_url_checksum_and_scheme_redirect(make_build, http_server):
         make_build(f"FROM scratch\nADD --checksum=sha256:{'0' * 64} {http_server}/file.txt /dl/\n")
     with pytest.raises(DownloadError, match="not http"):
         make_build(f"FROM scratch\nADD {http_server}/to-file /x\n")
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("path, failed", [
+    ("{server}/missing.txt", "HTTP 404"),
+    ("http://no-such-host.invalid/x.tar.gz", "cannot resolve host 'no-such-host.invalid'"),
+    ("http://127.0.0.1:{closed}/x", "cannot connect to 127.0.0.1:{closed}: Connection refused"),
+])
+def test_add_url_that_cannot_be_fetched_is_one_located_error(make_build, http_server, tmp_path, path, failed):
+    """kaniko's test_add_404 / test_add_url_with_arg: a failed download is a DownloadError naming the
+    ADD's line and what failed (it was a requests traceback)."""
+    from builder.download import DownloadError
+
+    closed = _closed_port()
+    url = path.format(server=http_server, closed=closed)
+    with pytest.raises(DownloadError) as info:
+        make_build(f"FROM scratch\nADD {url} /dl/\n")
+    message = str(info.value)
+    where = str(tmp_path / "ctx" / "Dockerfile")
+    assert message.startswith(f"{where}:2:1: ADD {url}: {failed.format(closed=closed)}"), message
+    assert info.value.hint and "\n" not in message
 
 
 def test_a_rebuild_that_changes_nothing_keeps_the_image_id(make_build):

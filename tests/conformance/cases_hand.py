@@ -9,7 +9,7 @@ HAND_CASES = [
          {"a.txt": "hello\n"}, rule="a file COPY'd onto an existing directory without a trailing slash goes inside it"),
     Case("copy-into-tmp-keeps-sticky", "FROM conformance-base\nCOPY a.txt /tmp/a.txt\n",
          {"a.txt": "hello\n"}, rule="COPY keeps the owner and mode of existing parents (/tmp 1777)"),
-    Case("copy-into-user-home", "FROM conformance-base\nCOPY --chown=user:user a.txt /home/user/a.txt\nUSER user\nCMD [\"sh\", \"-c\", \"touch /home/user/new && stat -c '%a %u:%g %s %n' /home/user /home/user/*\"]\n",
+    Case("copy-into-user-home", "FROM conformance-base\nCOPY --chown=user:user a.txt /home/user/a.txt\nUSER user\nCMD [\"sh\", \"-c\", \"touch /home/user/new && stat -c '%a %u:%g %n' /home/user /home/user/*\"]\n",
          {"a.txt": "hello\n"}, rule="COPY into a 0700 home owned by a user keeps the home's owner"),
     Case("copy-wildcard-one-file-onto-name", "FROM conformance-base\nCOPY build/*.jar /app.jar\n",
          {"build/x.jar": "jar\n", "build/readme": "no\n"}, rule="a wildcard matching one file onto a plain name is that file"),
@@ -370,4 +370,12 @@ HAND_CASES += [
     Case("maintainer-and-comments", "# leading comment\nFROM conformance-base\n# inner comment\nMAINTAINER someone\n"
          "RUN echo a \\\n  b > /ab\n",
          {}, rule="MAINTAINER, comments and line continuations"),
+    # ---- the tutorial's app, as a new user writes it -----------------------------------------
+    Case("tutorial-user-node-copy-chown",
+         df("RUN adduser -D -u 1001 -h /home/node node", "USER node", "WORKDIR /home/node/code",
+            "COPY --chown=node:node index.js index.js",
+            "RUN touch /home/node/code/written /home/node/.npmrc && mkdir /home/node/.cache",
+            show("/home/node")),
+         {"index.js": "console.log('hi lol')\n"},
+         rule="USER node + WORKDIR in its home + COPY --chown: the app can write its own home and workdir"),
 ]

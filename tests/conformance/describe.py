@@ -15,6 +15,9 @@ Normalisations (each with its reason; nothing else is normalised):
   `created` times are the tool's own wording and clock.
 - N6 files the container runtime itself makes at run time are not part of an image (docker creates
   /etc/hosts, /etc/resolv.conf, /etc/hostname mount points in the container, not the layer).
+- N7 when the runtime itself refuses to start the container (docker's "docker: Error response from
+  daemon: ..." and pybuild's "pybuild: ..." lines: command not found, no such user, no command),
+  its message is its own wording: only that it refused and its exit code are compared.
 """
 from __future__ import annotations
 
@@ -91,6 +94,16 @@ def describe_image(config: dict, layers: Iterable[Callable[[], IO[bytes]]], base
         "history": ["empty" if h.get("empty_layer") else "layer" for h in history[base_history:]],
         "layers": out_layers,
     }
+
+
+def comparable(result: dict) -> dict:
+    """A case's result as compared: N7 applied to the run."""
+    run = result.get("run")
+    if not run or not isinstance(run.get("stderr"), str):
+        return result
+    if run["stderr"].startswith(("docker: ", "pybuild: ")):
+        run = {**run, "stderr": "(the runtime refused to start the container)"}
+    return {**result, "run": run}
 
 
 def differences(expected: dict, actual: dict, where: str = "") -> list[str]:

@@ -119,10 +119,10 @@ def materialize(case: Case, root: str) -> str:
                 f.write(make_tar(entry.members, entry.compression))
         else:
             raise TypeError(f"{case.name}: {rel}: unknown entry {entry!r}")
+        if isinstance(entry, F):
+            os.chown(full, entry.uid, entry.gid)      # before chmod: chown clears setuid/setgid
         if isinstance(entry, (F, Tar)):
             os.chmod(full, entry.mode)
-        if isinstance(entry, F):
-            os.chown(full, entry.uid, entry.gid)
         if not isinstance(entry, (D, H)):
             t = entry.mtime if isinstance(entry, F) else EPOCH
             os.utime(full, (t, t), follow_symlinks=False)

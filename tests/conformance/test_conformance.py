@@ -10,7 +10,8 @@ import pytest
 import golden
 from base import base_digest, base_tar_path
 from cases import all_cases
-from describe import differences
+from cases_corpus import corpus_cases
+from describe import comparable, differences
 from tools import Pybuild, run_case
 
 CASES = all_cases()
@@ -22,6 +23,14 @@ STRICTER = {
                                "lacks (later BuildKit refuses it); a typo must not give root-owned files",
 }
 pytestmark = [pytest.mark.root, pytest.mark.namespaces]
+
+# Where dockerd 20.10's BuildKit refuses what Docker users build every day, and pybuild builds it:
+# the case must build. Each entry says why.
+LOOSER = {
+    name: "a stage name in capitals (`AS BUG_stage`): BuildKit 0.8 refuses it as an image reference; the "
+          "classic builder (kaniko's tests compare with it) and later BuildKit take stage names case-insensitively"
+    for name in ("kaniko-dockerfiles-dockerfile-test-from-multistage-capital", "kaniko-dockerfiles-dockerfile-test-issue-519")
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +47,9 @@ def test_matches_buildkit(pybuild, case, tmp_path):
     assert expected["input"] == case.input_hash(), f"{case.name}: the case changed since its golden: refresh it"
     actual = run_case(pybuild, case, keep_dir=str(tmp_path))
     want = expected["result"]
+    if case.name in LOOSER:
+        assert not actual.get("error"), f"{LOOSER[case.name]}; pybuild failed: {actual.get('message')}"
+        return
     if case.name in STRICTER:
         assert actual.get("error") and "pybuild: error:" in actual["message"], STRICTER[case.name]
         return
@@ -45,7 +57,7 @@ def test_matches_buildkit(pybuild, case, tmp_path):
         assert actual.get("error"), f"BuildKit refused this case ({want['message']}); pybuild built it"
         return
     assert not actual.get("error"), f"BuildKit built this case; pybuild failed: {actual.get('message')}"
-    diffs = differences(want, actual)
+    diffs = differences(comparable(want), comparable(actual))
     assert not diffs, "\n".join(diffs)
 
 
@@ -55,6 +67,8 @@ def test_goldens_are_sealed_and_current():
     digest = base_digest(base_tar_path())
     for entry in sorted(os.listdir(golden.GOLDEN_DIR)):
         name = entry.removesuffix(".json")
+        if name.startswith("kaniko-") and not corpus_cases():
+            continue  # made from ../shared/corpus, which this machine lacks
         assert name in names, f"golden/{entry}: no such case (remove it)"
         doc = golden.read(name)
         assert doc["base"] == digest, f"golden/{entry}: made on another base ({doc['base']}): refresh"

@@ -9,7 +9,7 @@ import subprocess
 import tarfile
 import tempfile
 
-from base import BASE_REF, base_tar_path, import_into_docker, import_into_pybuild
+from base import BASE_REF, CHANGES, base_digest, base_tar_path, import_into_docker, import_into_pybuild
 from describe import describe_image
 from model import Case, materialize
 
@@ -47,15 +47,26 @@ def run_case(tool, case: Case, keep_dir: str | None = None) -> dict:
 class BuildKit:
     """The oracle: DOCKER_BUILDKIT=1 docker build against the anchors' private dockerd."""
 
-    def __init__(self, docker: str = "/usr/bin/docker"):
+    def __init__(self, docker: str = "/usr/bin/docker", no_cache: bool = False):
         self.docker = [docker]
+        self.no_cache = no_cache
         self.env = {**os.environ, "DOCKER_BUILDKIT": "1"}
         base = base_tar_path()
-        subprocess.run([*self.docker, "rmi", "-f", BASE_REF], capture_output=True, env=self.env)
-        import_into_docker(self.docker, base)
+        if not self._has_base(base_digest(base)):
+            # (re-imported only when it differs: a concurrent refresh's builds need it meanwhile)
+            subprocess.run([*self.docker, "rmi", "-f", BASE_REF], capture_output=True, env=self.env)
+            import_into_docker(self.docker, base)
         config, _ = self._saved(BASE_REF)
         self.base_layers = len(config["rootfs"]["diff_ids"])
         self.base_history = len(config.get("history") or [])
+
+    def _has_base(self, digest: str) -> bool:
+        p = subprocess.run([*self.docker, "image", "inspect", "-f", "{{json .RootFS.Layers}} {{json .Config.Cmd}}",
+                            BASE_REF], capture_output=True, text=True, env=self.env)
+        if p.returncode != 0:
+            return False
+        layers, _, cmd = p.stdout.strip().partition(" ")
+        return json.loads(layers) == [digest] and json.loads(cmd) == json.loads(CHANGES[0].removeprefix("CMD "))
 
     def version(self) -> str:
         out = subprocess.run([*self.docker, "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True,
@@ -64,6 +75,8 @@ class BuildKit:
 
     def build(self, case: Case, ctx: str, tag: str) -> tuple[bool, str]:
         argv = [*self.docker, "build", "--network=host", "--progress=plain", "-t", tag]
+        if self.no_cache:
+            argv.append("--no-cache")
         for k, v in case.build_args:
             argv += ["--build-arg", f"{k}={v}"]
         if case.target:

@@ -45,6 +45,21 @@ def one(text: str) -> I.Instruction:
     ("HEALTHCHECK --interval=5s --retries=3 CMD curl -f http://localhost/", I.Healthcheck,
      {"kind": "CMD", "command": "curl -f http://localhost/", "interval": "5s", "retries": 3}),
     ('HEALTHCHECK CMD ["/check"]', I.Healthcheck, {"command": ("/check",), "is_json": True}),
+    # text after a JSON array: dockerd 20.10's BuildKit (Go's json.Decoder) reads the first value and
+    # ignores the rest, so these are exec form there (each confirmed by building it with BuildKit)
+    ('ENTRYPOINT ["myentrypoint"] # This should clear out CMD', I.Entrypoint,
+     {"command": ("myentrypoint",), "is_json": True}),
+    ('CMD [ "a" ]] [', I.Cmd, {"command": ("a",), "is_json": True}),
+    ('RUN [ "true" ] && echo hi > /x', I.Run, {"command": ("true",), "is_json": True}),
+    ('SHELL ["/bin/sh", "-c"] trailing junk', I.Shell, {"command": ("/bin/sh", "-c")}),
+    ('COPY ["a  b", "/c"] junk', I.Copy, {"sources": ("a  b",), "dest": "/c", "is_json": True}),
+    ('ADD ["f", "/a"] junk', I.Add, {"sources": ("f",), "dest": "/a", "is_json": True}),
+    ('VOLUME ["/v1"] junk', I.Volume, {"values": ("/v1",), "is_json": True}),
+    ('HEALTHCHECK --retries=2 CMD ["true"] junk', I.Healthcheck,
+     {"kind": "CMD", "command": ("true",), "is_json": True, "retries": 2}),
+    # ...but only a complete array: the shell's `[ -f x ]` and broken JSON stay shell form
+    ("RUN [ -f x ] && echo y", I.Run, {"command": "[ -f x ] && echo y", "is_json": False}),
+    ('CMD ["a", "b" # no ]', I.Cmd, {"command": '["a", "b" # no ]', "is_json": False}),
 ])
 def test_instruction_fields(text, cls, fields):
     ins = one(text)
@@ -109,6 +124,7 @@ def test_crlf_and_bom():
     ("ENV A", "ENV must have two arguments", None, 1),
     ("LABEL a=b c", "can't find = in", None, 1),
     ('CMD ["a", 1]', "arrays must be comprised of strings only", None, 1),
+    ('CMD ["a", 1] x', "arrays must be comprised of strings only", "quote every element", 5),
     ("RUN <<EOF\nno end", "unterminated heredoc", "EOF", 1),
 ])
 def test_errors_name_line_column_and_say_what_to_do(text, message, hint, column):

@@ -23,6 +23,7 @@ def warnings_for(text: str):
     # the other rules
     ('FROM a\nENTRYPOINT ["x"] # why\n', "comment-in-arguments", 2, 18, "on a line of its own"),
     ('FROM a\nRUN ["a" "b"]\n', "json-invalid", 2, 5, "JSON array"),
+    ('FROM a\nCMD ["a"] junk\n', "json-invalid", 2, 11, "remove `junk`"),
     ("FROM a as b\n", "from-as-casing", 1, 7, "FROM a AS b"),
     ("from a AS b\n", "from-as-casing", 1, 7, "from a as b"),
     ("FROM a\nMAINTAINER Me <me@x>\n", "maintainer-deprecated", 2, 1, 'org.opencontainers.image.authors="Me <me@x>"'),

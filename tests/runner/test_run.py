@@ -58,6 +58,28 @@ def test_attached_run_streams_output_and_exits_with_the_code(pb, argv, code, out
     assert pb("ps", "-a", "-q", check=True).stdout == ""
 
 
+@pytest.mark.parametrize("flags, message", [
+    # each exits 125 with docker 20.10 too ("No command specified", "unable to find user nosuch: no
+    # matching entries in passwd file", "invalid size: 'abc'", "network bogus not found", no image)
+    (["--entrypoint", ""], "no command given"),
+    (["-u", "nosuch"], "nosuch"),
+    (["-m", "abc"], "--memory 'abc'"),
+    (["--network", "bogus"], "--network 'bogus'"),
+    (["-v", "relative"], "-v 'relative'"),
+])
+def test_run_that_cannot_start_its_command_exits_125_as_docker(pb, flags, message):
+    res = pb("run", "--rm", *flags, "runner-test")
+    assert res.returncode == 125, res.stderr
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pybuild: error: ") and message in lines[0], res.stderr
+    assert pb("ps", "-a", "-q", check=True).stdout == ""
+
+
+def test_run_of_an_unknown_image_exits_125(pb):
+    res = pb("run", "--rm", "no-such-image:1", "true")
+    assert res.returncode == 125 and res.stderr.startswith("pybuild: error: ") and "Traceback" not in res.stderr
+
+
 def test_init_is_pid1_and_the_command_its_child(pb):
     res = pb("run", "--rm", "--init", "runner-test", "sh", "-c", "echo $$; cat /proc/1/status | grep -E '^(PPid|Name)'")
     assert res.returncode == 0, res.stderr
@@ -119,7 +141,7 @@ def test_port_in_use_is_a_clear_error_before_the_container_starts(pb):
         busy.listen()
         port = busy.getsockname()[1]
         res = pb("run", "--rm", "-p", f"127.0.0.1:{port}:80", "runner-test", "true")
-    assert res.returncode == 1
+    assert res.returncode == 125  # docker's code for a container that could not start
     assert f"cannot bind 127.0.0.1:{port}" in res.stderr and "Address already in use" in res.stderr
     assert pb("ps", "-a", "-q", check=True).stdout == ""
 
@@ -222,7 +244,7 @@ def test_names_ids_prefixes_and_conflicts(pb, cleanup):
     cid = pb("run", "-d", "--name", "named", "runner-test", "true", check=True).stdout.strip()
     pb("wait", cid[:6], check=True)
     again = pb("run", "--name", "named", "runner-test", "true")
-    assert again.returncode == 1 and "already in use" in again.stderr
+    assert again.returncode == 125 and "already in use" in again.stderr  # docker: 125 (Conflict)
     auto = pb("run", "runner-test", "true", check=True)
     name = [l.split()[-1] for l in pb("ps", "-a", check=True).stdout.splitlines()[1:] if "named" not in l][0]
     assert "_" in name

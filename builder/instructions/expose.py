@@ -1,0 +1,11 @@
+"""EXPOSE: ports recorded in the config (tcp unless a protocol is given); each once."""
+from __future__ import annotations
+
+
+def apply(build, state, ins):
+    scope = state.expansion_env()
+    ports = dict(state.image.config_section.get("ExposedPorts") or {})
+    for raw in ins.values:
+        port = build.expander.expand(raw, scope)
+        ports[port if "/" in port else f"{port}/tcp"] = {}
+    return build.config_step(state, ins, {"ExposedPorts": ports})

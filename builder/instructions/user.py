@@ -1,0 +1,6 @@
+"""USER: the user (name or uid, optionally :group) later RUN steps, WORKDIR and the container run as."""
+from __future__ import annotations
+
+
+def apply(build, state, ins):
+    return build.config_step(state, ins, {"User": build.expander.expand(ins.value, state.expansion_env())})
