@@ -268,9 +268,10 @@ class _Build:
         return handler(self, state, ins)
 
     # --- cache plumbing used by the instruction modules ---
-    def lookup_or_make(self, state: BuildState, ins, parts: KeyParts, make: Callable[[], object],
+    def layer(self, state: BuildState, ins, parts: KeyParts, make: Callable[[], object],
                        created_by: str) -> BuildState:
-        """A filesystem step: on a hit reuse the layer; on a miss call `make()` -> Layer, record it."""
+        """A filesystem step (builder/step.py): on a hit reuse the layer; on a miss call `make()` ->
+        Layer, record it."""
         from cache.buildcache import CacheEntry
         from cache.image import now_iso
 
@@ -307,15 +308,22 @@ class _Build:
         self.store.build_cache.put(key, replace(entry, created=made))
         return made
 
-    def config_step(self, state: BuildState, ins, changes: dict, *, args=None) -> BuildState:
-        """A config-only step: no layer; the key still advances so later steps depend on it."""
+    def config(self, state: BuildState, ins, changes: dict, *, args=None, history: bool = True) -> BuildState:
+        """A config-only step (builder/step.py): no layer; the key still advances so later steps
+        depend on it; an empty_layer history entry unless `history` is False (ONBUILD, as BuildKit)."""
         args_used = tuple(sorted((k, v) for k, v in (args or {}).items() if k not in PROXY_ARGS))
         parts = KeyParts(state.key, ins.original.strip(), args_used)
-        history = {"created_by": f"/bin/sh -c #(nop) {ins.original.strip()}"}
-        if self.created():
-            history["created"] = self.created()
-        image = state.image.with_config(history=history, **changes)
+        entry = None
+        if history:
+            entry = {"created_by": f"/bin/sh -c #(nop) {ins.original.strip()}"}
+            if self.created():
+                entry["created"] = self.created()
+        image = state.image.with_config(history=entry, **changes)
         return replace(state, image=image, key=parts.key(), steps=state.steps + 1)
+
+    def expand(self, state: BuildState, word: str) -> str:
+        """`word` with the ARG/ENV of `state` expanded (ENV wins), as BuildKit (builder/step.py)."""
+        return self.expander.expand(word, state.expansion_env())
 
     def _parts_path(self, ins) -> str:
         import xxhash

@@ -73,16 +73,16 @@ def _in_child(work: Callable[[], None]) -> None:
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        code = 0
+        code = 1
         try:
             work()
+            code = 0
         except PybuildError as err:
             os.write(w, str(err).encode("utf-8", "replace"))
-            code = 1
         except BaseException as err:  # noqa: BLE001 - the child never goes on after a failure
             os.write(w, f"{type(err).__name__}: {err}".encode("utf-8", "replace"))
-            code = 1
-        os._exit(code)
+        finally:  # whatever happened (even a broken pipe to a parent that is gone), the child ends here
+            os._exit(code)
     os.close(w)
     with os.fdopen(r, "rb") as pipe:
         message = pipe.read().decode("utf-8", "replace")

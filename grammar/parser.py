@@ -107,7 +107,14 @@ def _node_from_line(text: str, escape: str, line: "LogicalLine | None", file: st
     stripped = go_strip(text)
     if not stripped:  # a line of blanks joined from continuations: BuildKit keeps an empty keyword
         return Node("", (), ("",), False, text, *((line.start_line, line.end_line, line.column) if line else ()))
-    return _node_from_tokens(_lark().parse(stripped, start="instruction"), text, escape, line, file)
+    import lark
+
+    try:
+        tokens = _lark().parse(stripped, start="instruction")
+    except lark.exceptions.LarkError as err:  # as in _nodes: a line the grammar has no rule for
+        raise DockerfileSyntaxError(f"cannot parse this instruction: {err}", file=file,
+                                    line=line.start_line if line else 0, column=line.column if line else 1) from None
+    return _node_from_tokens(tokens, text, escape, line, file)
 
 
 def parse_tree(text: str, filename: str = "Dockerfile") -> ParseTree:

@@ -20,6 +20,6 @@ def apply(build, state, ins):
             continue
         args[name] = value
         scope[name] = value
-    new = build.config_step(state, ins, {}, args={k: args[k] for k, _ in ins.pairs if k in args})
+    new = build.config(state, ins, {}, args={k: args[k] for k, _ in ins.pairs if k in args})
     # ARG leaves no trace in the image config, but BuildKit records it in the history (empty layer).
     return replace(new, args=tuple(args.items()))

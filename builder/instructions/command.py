@@ -12,7 +12,7 @@ def as_argv(state, ins) -> list[str]:
 def apply(build, state, ins):
     argv = as_argv(state, ins)
     if ins.keyword == "cmd":
-        return replace(build.config_step(state, ins, {"Cmd": argv}), cmd_set=True)
+        return replace(build.config(state, ins, {"Cmd": argv}), cmd_set=True)
     if state.cmd_set:
-        return build.config_step(state, ins, {"Entrypoint": argv})
-    return build.config_step(state, ins, {"Entrypoint": argv, "Cmd": None})
+        return build.config(state, ins, {"Entrypoint": argv})
+    return build.config(state, ins, {"Entrypoint": argv, "Cmd": None})

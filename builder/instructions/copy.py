@@ -21,9 +21,8 @@ def apply(build, state, ins):
         return add_url(build, state, ins)
     if getattr(ins, "heredocs", ()):
         return copy_heredocs(build, state, ins)
-    scope = state.expansion_env()
-    patterns = [build.expander.expand(s, scope) for s in ins.sources]
-    req = _request(build, state, ins, patterns, scope)
+    patterns = [build.expand(state, s) for s in ins.sources]
+    req = _request(build, state, ins, patterns)
     req.unpack = ins.keyword == "add"
     req.parents = bool(getattr(ins, "parents", False))
     if getattr(ins, "from_", None):
@@ -49,12 +48,12 @@ def apply(build, state, ins):
     parts = KeyParts(state.key, ins.original.strip(), (), files, _owner_text(req))
     make = _maker(build, state, ins, change, views=views)
     created_by = f"{ins.keyword.upper()} {' '.join(patterns)} {req.dest}"
-    return build.lookup_or_make(state, ins, parts, make, created_by)
+    return build.layer(state, ins, parts, make, created_by)
 
 
-def _request(build, state, ins, patterns, scope) -> Request:
-    dest = build.expander.expand(ins.dest, scope)
-    chown = build.expander.expand(ins.chown, scope) if ins.chown else ""
+def _request(build, state, ins, patterns) -> Request:
+    dest = build.expand(state, ins.dest)
+    chown = build.expand(state, ins.chown) if ins.chown else ""
     owner = owners.resolve(build.store, state.image, chown) if chown else None
     mode = int(ins.chmod, 8) if ins.chmod else None
     workdir = state.image.config_section.get("WorkingDir") or "/"
@@ -79,7 +78,7 @@ def _maker(build, state, ins, change, *, views=()):
 
 
 def _from_image(build, state, ins):
-    ref = build.expander.expand(ins.from_, state.expansion_env())
+    ref = build.expand(state, ins.from_)
     found = build.stages.get(ref.lower())
     if found is not None:
         return f"stage {ref}", found.image
@@ -149,10 +148,9 @@ def copy_heredocs(build, state, ins):
     if plain:
         raise BuildError(f"{build.where(ins)}: {ins.keyword.upper()} mixes heredocs with other sources ({plain[0]})",
                          hint="use one COPY for the heredocs and another for the files")
-    scope = state.expansion_env()
-    bodies = [(h.name, (build.expander.expand(h.text, scope) if h.expand else h.text).encode("utf-8", "surrogateescape"))
+    bodies = [(h.name, (build.expand(state, h.text) if h.expand else h.text).encode("utf-8", "surrogateescape"))
               for h in ins.heredocs]
-    req = _request(build, state, ins, [f"{i}/{name}" for i, (name, _) in enumerate(bodies)], scope)
+    req = _request(build, state, ins, [f"{i}/{name}" for i, (name, _) in enumerate(bodies)])
     if len(bodies) > 1 and not req.dest.endswith("/"):
         req.dest += "/"
     if req.chmod is None:
@@ -169,7 +167,7 @@ def copy_heredocs(build, state, ins):
             copyfiles.copy(root, Source(scratch, "the heredocs"), req)
 
     parts = KeyParts(state.key, ins.original.strip(), (), files, _owner_text(req))
-    return build.lookup_or_make(state, ins, parts, _maker(build, state, ins, change),
+    return build.layer(state, ins, parts, _maker(build, state, ins, change),
                                 f"{ins.keyword.upper()} <<heredoc {req.dest}")
 
 
@@ -180,10 +178,9 @@ def add_url(build, state, ins):
 
     if len(ins.sources) != 1:
         raise BuildError(f"{build.where(ins)}: ADD of a URL takes one source", hint="use one ADD per URL")
-    scope = state.expansion_env()
-    url = build.expander.expand(ins.sources[0], scope)
+    url = build.expand(state, ins.sources[0])
     name = download.file_name(url)
-    req = _request(build, state, ins, [name], scope)
+    req = _request(build, state, ins, [name])
     if req.chmod is None:
         req.chmod = 0o600
     scratch = build.cleanup.enter_context(build.store.work_dir("download"))
@@ -195,4 +192,4 @@ def add_url(build, state, ins):
         copyfiles.copy(root, Source(scratch, url), req)
 
     parts = KeyParts(state.key, ins.original.strip(), (), files, _owner_text(req))
-    return build.lookup_or_make(state, ins, parts, _maker(build, state, ins, change), f"ADD {url} {req.dest}")
+    return build.layer(state, ins, parts, _maker(build, state, ins, change), f"ADD {url} {req.dest}")

@@ -11,4 +11,4 @@ def apply(build, state, ins):
         value = build.expander.expand(raw, scope)
         used.update({n: scope.get(n, "") for n in build.expander.used(raw) if n in scope})
         env[name] = value
-    return build.config_step(state, ins, {"Env": [f"{k}={v}" for k, v in env.items()]}, args=used)
+    return build.config(state, ins, {"Env": [f"{k}={v}" for k, v in env.items()]}, args=used)

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 
 def apply(build, state, ins):
-    scope = state.expansion_env()
     ports = dict(state.image.config_section.get("ExposedPorts") or {})
     for raw in ins.values:
-        port = build.expander.expand(raw, scope)
+        port = build.expand(state, raw)
         ports[port if "/" in port else f"{port}/tcp"] = {}
-    return build.config_step(state, ins, {"ExposedPorts": ports})
+    return build.config(state, ins, {"ExposedPorts": ports})

@@ -14,7 +14,7 @@ def _duration(text: str | None) -> int | None:
 
 def apply(build, state, ins):
     if ins.kind == "NONE":
-        return build.config_step(state, ins, {"Healthcheck": {"Test": ["NONE"]}})
+        return build.config(state, ins, {"Healthcheck": {"Test": ["NONE"]}})
     test = ["CMD", *ins.command] if ins.is_json else ["CMD-SHELL", ins.command]
     check = {"Test": test}
     for field, value in (("Interval", ins.interval), ("Timeout", ins.timeout), ("StartPeriod", ins.start_period),
@@ -23,4 +23,4 @@ def apply(build, state, ins):
             check[field] = _duration(value)
     if ins.retries:
         check["Retries"] = ins.retries
-    return build.config_step(state, ins, {"Healthcheck": check})
+    return build.config(state, ins, {"Healthcheck": check})

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 
 def apply(build, state, ins):
-    scope = state.expansion_env()
     labels = dict(state.image.config_section.get("Labels") or {})
     for key, raw in ins.pairs:
-        labels[build.expander.expand(key, scope)] = build.expander.expand(raw, scope)
-    return build.config_step(state, ins, {"Labels": labels})
+        labels[build.expand(state, key)] = build.expand(state, raw)
+    return build.config(state, ins, {"Labels": labels})

@@ -5,5 +5,5 @@ from dataclasses import replace
 
 
 def apply(build, state, ins):
-    new = build.config_step(state, ins, {})
+    new = build.config(state, ins, {})
     return replace(new, image=new.image.with_fields(author=ins.value))

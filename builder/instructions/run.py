@@ -70,7 +70,7 @@ def apply(build, state, ins):
     bodies = "".join(f"\n<<{h.name}\n{h.content}" for h in getattr(ins, "heredocs", ()))
     from .. import runmounts
 
-    mounts = [runmounts.parse(build.expander.expand(spec, state.expansion_env()), build.where(ins))
+    mounts = [runmounts.parse(build.expand(state, spec), build.where(ins))
               for spec in getattr(ins, "mounts", ())]
     keyed += tuple(runmounts.key_part(build, state, m) for m in mounts)
     parts = KeyParts(state.key, ins.original.strip() + bodies, keyed)
@@ -103,7 +103,7 @@ def apply(build, state, ins):
                                  hint="fix the command; the steps before it are cached")
             return layer_of_upper(build, upper)
 
-    return build.lookup_or_make(state, ins, parts, make, shlex.join(argv))
+    return build.layer(state, ins, parts, make, shlex.join(argv))
 
 
 def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, network,
@@ -138,8 +138,10 @@ def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, netwo
             _remove_stubs(stubs)
             os._exit(min(result.exit_code, 255))
         except BaseException as err:  # noqa: BLE001 - a failed set-up never goes on
-            os.write(w, f"pybuild: RUN set-up failed: {err}\n".encode())
-            os._exit(125)
+            try:
+                os.write(w, f"pybuild: RUN set-up failed: {err}\n".encode())
+            finally:  # (the parent may be gone: a broken pipe must not let the child go on)
+                os._exit(125)
     os.close(w)
     tail: list[str] = []
     pending = b""

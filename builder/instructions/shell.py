@@ -5,4 +5,4 @@ from dataclasses import replace
 
 
 def apply(build, state, ins):
-    return replace(build.config_step(state, ins, {"Shell": list(ins.command)}), shell=tuple(ins.command))
+    return replace(build.config(state, ins, {"Shell": list(ins.command)}), shell=tuple(ins.command))

@@ -3,4 +3,4 @@ from __future__ import annotations
 
 
 def apply(build, state, ins):
-    return build.config_step(state, ins, {"StopSignal": build.expander.expand(ins.value, state.expansion_env())})
+    return build.config(state, ins, {"StopSignal": build.expand(state, ins.value)})

@@ -12,11 +12,11 @@ from .copy import _maker
 
 
 def apply(build, state, ins):
-    value = build.expander.expand(ins.value, state.expansion_env())
+    value = build.expand(state, ins.value)
     current = state.image.config_section.get("WorkingDir") or "/"
     path = posixpath.normpath(posixpath.join(current, value))
     if path == "/":
-        return build.config_step(state, ins, {"WorkingDir": path})
+        return build.config(state, ins, {"WorkingDir": path})
     user = state.image.config_section.get("User") or ""
     owner = owners.resolve(build.store, state.image, user) if user else None
     state = replace(state, image=state.image.with_config(WorkingDir=path))
@@ -25,4 +25,4 @@ def apply(build, state, ins):
     def change(root, _views):
         copyfiles.ensure_dir(root, path, owner)
 
-    return build.lookup_or_make(state, ins, parts, _maker(build, state, ins, change), f"WORKDIR {path}")
+    return build.layer(state, ins, parts, _maker(build, state, ins, change), f"WORKDIR {path}")
