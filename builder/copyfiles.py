@@ -29,7 +29,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import posixpath
-import shutil
 import stat
 from dataclasses import dataclass, field
 from typing import Callable
@@ -225,12 +224,9 @@ def _copy_entry(full: str, st: os.stat_result, target: str, src: Source, req: Re
     if first is not None and first != target and os.path.lexists(first):
         os.link(first, target)                 # a hardlink of the source stays one
         return
-    if stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(full), target)
-    elif stat.S_ISREG(st.st_mode):
-        shutil.copyfile(full, target, follow_symlinks=False)
-    else:
-        os.mknod(target, st.st_mode, st.st_rdev)
+    from runtime.mounts import make_node  # (here: a cached COPY never loads the runtime wing)
+
+    make_node(full, target, st)
     _set_meta(target, st, src, req, is_dir=False)
     if st.st_nlink > 1:
         req._links[key] = target

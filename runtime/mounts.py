@@ -166,15 +166,25 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def _copy_entry(src: str, dst: str, st: os.stat_result) -> None:
+def make_node(src: str, dst: str, st: os.stat_result) -> None:
+    """`dst` as a new copy of the non-directory `src` (lstat `st`): a symlink stays a symlink, a
+    file's bytes are copied, a device or fifo is made again. Owner, mode and times are the caller's."""
     import stat
 
     if stat.S_ISLNK(st.st_mode):
         os.symlink(os.readlink(src), dst)
     elif stat.S_ISREG(st.st_mode):
-        shutil.copy2(src, dst, follow_symlinks=False)
+        shutil.copyfile(src, dst, follow_symlinks=False)
     else:
         os.mknod(dst, st.st_mode, st.st_rdev)
+
+
+def _copy_entry(src: str, dst: str, st: os.stat_result) -> None:
+    import stat
+
+    make_node(src, dst, st)
+    if stat.S_ISREG(st.st_mode):
+        shutil.copystat(src, dst, follow_symlinks=False)
     os.lchown(dst, st.st_uid, st.st_gid)
 
 
