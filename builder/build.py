@@ -32,7 +32,7 @@ class BuildOptions:
     explain_cache: bool = False
     labels: tuple[tuple[str, str], ...] = ()
     source_date_epoch: int | None = None
-    network: str = "host"
+    network: str = "default"                 # RUN steps: default (own netns + slirp4netns) | host | none
     pull: str = "missing"                    # FROM images: always | missing | never (cache.registry)
     platform: str | None = None              # os/arch[/variant] picked from a pulled index
     tls_verify: bool | None = None

@@ -45,6 +45,25 @@ def layer_from_changes(build, state, change: Callable[[str, list[str]], None], *
         return layer_of_upper(build, upper)
 
 
+def read_in_view(store, diff_ids, read: Callable[[str], bytes]) -> bytes:
+    """`read(root)` in a read-only merged view of the layers `diff_ids` (the kernel's own overlay
+    rules: whiteouts, opaque directories, symlinks across layers), in a forked child whose mount
+    namespace is private; its bytes come back. A PybuildError it raises comes back as ChangeError."""
+    with store.work_dir("view") as scratch:
+        target = os.path.join(scratch, "view")
+        os.mkdir(target, 0o755)
+        lowers = store.layer_dirs(list(diff_ids)) if diff_ids else []
+
+        def work() -> bytes:
+            from runtime.mounts import mount_readonly_view, private_mount_namespace
+
+            if not lowers:  # no layer (FROM scratch): an empty root
+                return read(target)
+            private_mount_namespace()
+            return read(mount_readonly_view(lowers, target))
+        return _in_child(work)
+
+
 def layer_of_upper(build, upper: str):
     """The one layer tail of every filesystem step (RUN, COPY, ADD, WORKDIR): the overlay upperdir
     packed into a deterministic layer blob, then kept as that layer's unpacked directory (moved,
@@ -67,15 +86,18 @@ def _change_in_view(lowers, upper, work, merged, stacks, change) -> None:
     change(merged, roots)
 
 
-def _in_child(work: Callable[[], None]) -> None:
-    """Run `work` in a forked child; its PybuildError (or any error) is raised here as ChangeError."""
+def _in_child(work: Callable[[], bytes | None]) -> bytes:
+    """Run `work` in a forked child; its PybuildError (or any error) is raised here as ChangeError,
+    and the bytes it returns (if any) are returned here."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
         code = 1
         try:
-            work()
+            out = memoryview(work() or b"")
+            while out:
+                out = out[os.write(w, out):]
             code = 0
         except PybuildError as err:
             os.write(w, str(err).encode("utf-8", "replace"))
@@ -85,8 +107,9 @@ def _in_child(work: Callable[[], None]) -> None:
             os._exit(code)
     os.close(w)
     with os.fdopen(r, "rb") as pipe:
-        message = pipe.read().decode("utf-8", "replace")
+        data = pipe.read()
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
-        raise ChangeError(message or f"the file operation ended with status {code}")
+        raise ChangeError(data.decode("utf-8", "replace") or f"the file operation ended with status {code}")
+    return data

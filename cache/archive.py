@@ -11,12 +11,14 @@ import io
 import json
 import os
 import tarfile
+import zlib
 from typing import BinaryIO, Iterable
 
 from . import mediatypes as mt
 from .compression import decompress_reader
+from .diffids import DiffIdCheck
 from .digest import canonical_json
-from .errors import StoreError
+from .errors import DigestMismatch, StoreError
 from .extract import ExtractError, extract_tar
 from .fsutil import temp_name
 from .image import Descriptor, Image, now_iso
@@ -177,11 +179,16 @@ def load(store, path: str) -> list[tuple[str | None, Image]]:
     return loaded
 
 
-def _put_blob_member(store, tar, path: str, desc: Descriptor) -> None:
-    if store.blobs.exists(desc.digest):
-        return
-    f = _member(tar, f"blobs/sha256/{desc.digest[7:]}", path)
-    store.blobs.put_stream(f, expected_digest=desc.digest, expected_size=desc.size, media_type=desc.media_type)
+def _put_blob_member(store, tar, path: str, desc: Descriptor, verify=None) -> None:
+    try:
+        if store.blobs.exists(desc.digest):
+            return
+        f = _member(tar, f"blobs/sha256/{desc.digest[7:]}", path)
+        store.blobs.put_stream(f, expected_digest=desc.digest, expected_size=desc.size, media_type=desc.media_type,
+                               verify=verify)
+    finally:
+        if verify is not None:
+            verify.close()
 
 
 def _load_oci(store, tar, path: str) -> list[tuple[str | None, Image]]:
@@ -195,9 +202,18 @@ def _load_oci(store, tar, path: str) -> list[tuple[str | None, Image]]:
             desc = _platform_manifest(store, desc, path)
         _put_blob_member(store, tar, path, desc)
         manifest = store.get_json(desc.digest)
-        for d in [manifest.get("config", {})] + manifest.get("layers", []):
-            _put_blob_member(store, tar, path, Descriptor.from_json(d))
-        img = store.commit(store.load_image(desc))
+        config_desc = Descriptor.from_json(manifest.get("config", {}))
+        _put_blob_member(store, tar, path, config_desc)
+        diff_ids = (store.get_json(config_desc.digest).get("rootfs") or {}).get("diff_ids") or []
+        layers = [Descriptor.from_json(d) for d in manifest.get("layers", [])]
+        if len(diff_ids) != len(layers):
+            raise ArchiveError(f"{path}: manifest {desc.digest} lists {len(layers)} layers but its config {len(diff_ids)} diff_ids")
+        for diff_id, layer in zip(diff_ids, layers):
+            if not store.blobs.exists(layer.digest):  # (one already stored is verified by commit)
+                # its diff_id is checked as it is written; a mismatch leaves neither blob nor entry
+                _put_blob_member(store, tar, path, layer, DiffIdCheck(diff_id, layer, path))
+                store.record_layer(diff_id, layer, verified=True)
+        img = store.commit(store.load_image(desc), source=path)
         out.append((_ref_from_annotations(entry.get("annotations") or {}), img))
     return out
 
@@ -242,8 +258,10 @@ def _load_docker(store, tar, path: str) -> list[tuple[str | None, Image]]:
                 raise ArchiveError(f"{path}: layer {name} has diff_id {layer.diff_id}, but the config says "
                                    f"{expected[i] if i < len(expected) else 'nothing'}")
             layers.append(layer.descriptor.to_json())
+        if len(expected) != len(layers):
+            raise ArchiveError(f"{path}: {item['Config']} lists {len(expected)} diff_ids but the archive {len(layers)} layers")
         manifest = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config_desc.to_json(), "layers": layers}
-        img = store.commit(Image(manifest, config, None, raw_config))
+        img = store.commit(Image(manifest, config, None, raw_config), source=path)
         tags = item.get("RepoTags") or [None]
         out += [(parse_reference(t).name if t else None, img) for t in tags]
     return out
@@ -282,11 +300,18 @@ def _check_is_tar(store, layer: Layer, source: str) -> None:
 def unpack(store, image: Image, dest: str, *, max_bytes: int | None = None) -> None:
     """The image's flattened filesystem in `dest`: layers in order, whiteouts applied."""
     os.makedirs(dest, mode=0o755, exist_ok=True)
+    from .extract import HashingReader
+
     for diff_id, desc in zip(image.diff_ids, image.layers):
         with store.blobs.open(desc.digest) as f:
-            plain = decompress_reader(f, mt.layer_compression(desc.media_type))
+            plain = HashingReader(decompress_reader(f, mt.layer_compression(desc.media_type)))
             kwargs = {"max_bytes": max_bytes} if max_bytes else {}
             try:
                 extract_tar(plain, dest, whiteouts="apply", **kwargs)
+                plain.drain()
             except ExtractError as err:
                 raise ExtractError(f"layer {desc.digest}: {err}") from None
+            except (zlib.error, OSError, EOFError) as err:
+                raise ExtractError(f"layer {desc.digest}: cannot decompress: {err}") from None
+        if plain.digest != diff_id:  # as `run` checks each layer it unpacks (extract.unpack_layer_blob)
+            raise DigestMismatch(diff_id, plain.digest, f"image {image.short_id}: layer {desc.digest} (diff_id)")

@@ -72,9 +72,13 @@ class BlobStore:
                 yield "sha256:" + name
 
     def put_stream(self, fileobj: BinaryIO, *, expected_digest: str | None = None,
-                   expected_size: int | None = None, media_type: str = "application/octet-stream") -> Descriptor:
+                   expected_size: int | None = None, media_type: str = "application/octet-stream",
+                   verify=None) -> Descriptor:
         """Copy a stream in, hashing as it goes; checked, then renamed into place. Idempotent: if
-        the blob is already there (another process won the race) the copy is simply dropped."""
+        the blob is already there (another process won the race) the copy is simply dropped.
+
+        `verify` (e.g. diffids.DiffIdCheck) sees every chunk as it is written (update), may refuse
+        the whole before it is renamed into place (finish), and is closed in any case."""
         self.on_write()
         if expected_digest is not None:
             check_digest(expected_digest)
@@ -88,6 +92,8 @@ class BlobStore:
                 while chunk := fileobj.read(CHUNK):
                     h.update(chunk)
                     out.write(chunk)
+                    if verify is not None:
+                        verify.update(chunk)
                     size += len(chunk)
                     if expected_size is not None and size > expected_size:
                         raise SizeMismatch(expected_digest or "stream", expected_size, size)
@@ -98,8 +104,12 @@ class BlobStore:
                 raise SizeMismatch(expected_digest or digest, expected_size, size)
             if expected_digest is not None and digest != expected_digest:
                 raise DigestMismatch(expected_digest, digest)
+            if verify is not None:
+                verify.finish()
             return self.adopt(tmp, digest, size, media_type)
         finally:
+            if verify is not None:
+                verify.close()
             if os.path.exists(tmp):
                 os.unlink(tmp)
 

@@ -43,3 +43,14 @@ class MediaTypeError(StoreError):
 
 class ImageInUse(StoreError):
     """rmi of an image a container still uses (without -f)."""
+
+
+class DiffIdMismatch(DigestMismatch):
+    """A layer blob that does not uncompress to the diff_id its image's config gives it: refused,
+    before that diff_id is recorded (a hostile config must not repoint a layer other images use)."""
+
+    def __init__(self, where: str, layer: str, expected: str, actual: str | None, why: str | None = None):
+        holds = f"holds diff_id {actual}" if actual else f"holds no diff_id ({why or 'unreadable'})"
+        StoreError.__init__(self, f"{where}: layer {layer} {holds}, but the image config says {expected}",
+                            hint="the image is broken or was tampered with; nothing was recorded under that diff_id")
+        self.expected, self.actual, self.layer = expected, actual, layer

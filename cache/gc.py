@@ -195,6 +195,32 @@ def check(store) -> list[str]:
     for digest in sorted(keep.blobs):
         if not store.blobs.exists(digest):
             problems.append(f"blob {digest}: referenced but missing")
+    return problems + check_diffids(store)
+
+
+def check_diffids(store) -> list[str]:
+    """Every diffids/ entry must name a blob that uncompresses to that diff_id (what `run` unpacks
+    for it): one that does not breaks every image with the layer. Reads each such blob once."""
+    from .diffids import blob_diff_id
+
+    problems = []
+    for name in sorted(os.listdir(store._p("diffids"))):
+        if not _HEX.match(name):
+            continue
+        path = store._p("diffids", name)
+        try:
+            with open(path, "rb") as f:
+                desc = Descriptor.from_json(json.load(f))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            problems.append(f"diffids/{name}: unreadable entry ({err})")
+            continue
+        if not store.blobs.exists(desc.digest):
+            continue  # its blob was collected: the store looks the layer up in the images instead
+        actual, why = blob_diff_id(store, desc)
+        if actual != f"sha256:{name}":
+            holds = f"holds diff_id {actual}" if actual else f"holds no diff_id ({why})"
+            problems.append(f"diffids/{name}: names blob {desc.digest}, which {holds}: every image with layer "
+                            f"sha256:{name} fails to run (remove {path}; then pull or load that image again)")
     return problems
 
 

@@ -216,7 +216,7 @@ def store_layer(store, write_plain: Callable[[BinaryIO], None], compression: str
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    store.record_layer(plain.digest, desc)
+    store.record_layer(plain.digest, desc, verified=True)  # hashed as it was written
     return Layer(desc, plain.digest, plain.size)
 
 

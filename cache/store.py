@@ -126,19 +126,20 @@ class Store:
         raw = self.blobs.get(config_desc.digest)
         return Image(manifest, json.loads(raw), Descriptor(manifest.get("mediaType") or desc.media_type, desc.digest, desc.size), raw)
 
-    def commit(self, image: Image, manifest_bytes: bytes | None = None) -> Image:
+    def commit(self, image: Image, manifest_bytes: bytes | None = None, *, source: str | None = None) -> Image:
         """Write config + manifest; the image shows as <none> until tagged. Idempotent.
 
         A pulled image keeps its registry manifest digest: pass the manifest's exact bytes, or an
         Image whose manifest_descriptor names a blob already stored. Otherwise the manifest is
-        written as canonical JSON."""
+        written as canonical JSON. Each layer must hold the diff_id the config gives it (see
+        record_layer; `source`, e.g. the archive or registry, is named if one does not)."""
         config_desc = self.blobs.put_bytes(image.config_bytes, mt.OCI_CONFIG)
         if config_desc.digest != image.id:
             raise StoreError(f"image {image.id}: its config hashes to {config_desc.digest}")
         for diff_id, layer in zip(image.diff_ids, image.layers):
             if not self.blobs.exists(layer.digest):
                 raise StoreError(f"image {image.short_id}: layer blob {layer.digest} is missing", hint="build or pull it again")
-            self.record_layer(diff_id, layer)
+            self.record_layer(diff_id, layer, where=source or f"image {image.short_id}")
         media_type = image.manifest.get("mediaType") or mt.OCI_MANIFEST
         if manifest_bytes is not None:
             if json.loads(manifest_bytes) != image.manifest:
@@ -250,8 +251,14 @@ class Store:
         return next(iter(matches.values()), None)
 
     # --- layers ---
-    def record_layer(self, diff_id: str | None, layer: Descriptor) -> None:
-        """Remember which blob holds a diff_id, so unpacked_layer can find it."""
+    def record_layer(self, diff_id: str | None, layer: Descriptor, *, verified: bool = False,
+                     where: str | None = None) -> None:
+        """Remember which blob holds a diff_id, so unpacked_layer can find it.
+
+        Every entry names a blob known to hold its diff_id: `verified` says the caller computed it
+        while the blob was written (layers.store_layer, a pull, a load); otherwise the blob is read
+        once here, unless the entry already names it. A blob that does not hold the diff_id raises
+        DiffIdMismatch (naming `where`) and the entry stays as it was."""
         if not diff_id:
             return
         path = self._p("diffids", check_digest(diff_id))
@@ -259,22 +266,34 @@ class Store:
         self.leases.hold()
         try:
             with open(path, "rb") as f:
-                if f.read() == data and touch(path):
-                    return
+                current = f.read()
+            if (current == data or _names_blob(current, layer.digest)) and touch(path):
+                return  # this blob was verified under this diff_id when the entry was written
         except FileNotFoundError:
             pass
+        if not verified:
+            from .diffids import verify_stored
+
+            verify_stored(self, diff_id, layer, where)
         atomic_write(path, data, self.tmp)
 
     def layer_descriptor(self, diff_id: str) -> Descriptor:
+        recorded = None
         try:
             with open(self._p("diffids", check_digest(diff_id)), "rb") as f:
-                return Descriptor.from_json(json.load(f))
+                desc = recorded = Descriptor.from_json(json.load(f))
+            if self.blobs.exists(desc.digest):
+                return desc
+            # the blob it names went with the last image that had it (another blob of the same
+            # diff_id may have been recorded later): an image that still has the layer says where
         except FileNotFoundError:
             pass
         for _, img in self.list_images():
             for d, desc in zip(img.diff_ids, img.layers):
-                if d == diff_id:
+                if d == diff_id and self.blobs.exists(desc.digest):
                     return desc
+        if recorded is not None:
+            return recorded  # its blob is missing: BlobNotFound says so when it is opened
         raise StoreError(f"layer {diff_id} is not known to the store", hint="pull or build the image again")
 
     def unpacked_layer(self, diff_id: str) -> str:
@@ -385,6 +404,13 @@ def layer_keys(diff_ids: list[str]) -> list[str]:
         out.append(chain_id if diff_id in seen else diff_id)
         seen.add(diff_id)
     return out
+
+
+def _names_blob(entry: bytes, digest: str) -> bool:
+    try:
+        return json.loads(entry).get("digest") == digest
+    except (ValueError, AttributeError):
+        return False
 
 
 def _diff_id_lists(doc: object) -> Iterator[list[str]]:

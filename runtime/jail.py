@@ -2,8 +2,11 @@
 
 The rootfs bound onto itself, extra bind/tmpfs mounts, /proc with Docker's masks, a fresh
 read-only /sys, /dev as a small tmpfs, and the generated /etc files. Every mount point is
-resolved inside the rootfs (symlinks cannot lead out), and each mount(2) is reported to --explain
-as the mount(8) command a person would type. Runs in the sandbox's forked child only.
+resolved inside the rootfs by runtime.rootfs_fd and held as an fd: mount(2) is given
+/proc/self/fd/N, never a path string that a process sharing a volume could redirect with a symlink
+between the check and the mount (runc's CVE-2021-30465). Each mount(2) is reported to --explain
+as the mount(8) command a person would type. Runs in the sandbox's forked child only (the fds it
+opens are closed before exec).
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING
 from cache.fsutil import secure_join
 from grammar.errors import PybuildError
 
-from . import devices, explain, linux, proc_masks
+from . import devices, explain, linux, proc_masks, rootfs_fd
 
 if TYPE_CHECKING:
     from .sandbox import Mount, SandboxSpec
@@ -31,6 +34,7 @@ class Reporter:
         self.fd = fd
         self.on = explain
         self.root = ""
+        self.points: dict[str, tuple[str, int, str]] = {}  # fd path -> (container path, parent fd, name)
 
     def mount(self, source: str | None, target: str, fstype: str | None, flags: int = 0,
               data: str | None = None, shown_source: str | None = None) -> None:
@@ -40,6 +44,9 @@ class Reporter:
         linux.mount(source, target, fstype, flags, data)
 
     def _shown(self, path: str | None) -> str | None:
+        for fd_path, (shown, _parent, _name) in self.points.items():
+            if path and (path == fd_path or path.startswith(fd_path + "/")):
+                return shown + path[len(fd_path):]
         if path and self.root and (path == self.root or path.startswith(self.root + "/")):
             return "/" + os.path.relpath(path, self.root).removeprefix(".")
         return path
@@ -57,17 +64,43 @@ class Reporter:
 
 
 def inside(root: str, path: str, report: Reporter, make: str = "dir") -> str:
-    """Resolve path in the rootfs (symlinks stay inside) and create the mount point if missing."""
-    target = secure_join(root, path)
-    if not os.path.lexists(target):
+    """The mount point `path` of the rootfs, made if missing (a dir, or an empty file with
+    make="file"), as /proc/self/fd/N for mount(2). Links on the way, the last one included, are
+    followed inside the rootfs only, and the point is pinned by an fd: what the name means after
+    this call does not matter. A mount placed on it is reached through on_top()."""
+    root_fd = rootfs_fd.open_root(root)
+    try:
+        try:
+            parent, name = rootfs_fd.parent_of(root_fd, path, make_parents=True)
+        except ValueError:
+            raise SandboxError(f"mount point {path}: a mount needs a path below /") from None
+    finally:
+        os.close(root_fd)
+    try:
         if make == "dir":
-            os.makedirs(target, exist_ok=True)
+            os.mkdir(name, 0o755, dir_fd=parent)
         else:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
-    elif os.path.islink(target):
-        raise SandboxError(f"mount point {path} is a symlink that leaves the rootfs")
-    return target
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                             dir_fd=parent))
+    except FileExistsError:
+        pass
+    fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    if stat.S_ISLNK(os.fstat(fd).st_mode):  # a link put there since parent_of looked
+        raise SandboxError(f"mount point {path} was replaced by a symlink while being set up")
+    point = f"/proc/self/fd/{fd}"
+    report.points[point] = ("/" + "/".join(p for p in path.split("/") if p), parent, name)
+    return point
+
+
+def on_top(point: str, report: Reporter) -> str:
+    """What is mounted on a point inside() gave, as /proc/self/fd/N: the point's own fd names the
+    directory under the mount (a remount there would hit the rootfs), so the name is opened again
+    in the pinned parent; a mount point cannot be renamed or replaced (EBUSY), so it is our mount."""
+    shown, parent, name = report.points[point]
+    fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    top = f"/proc/self/fd/{fd}"
+    report.points[top] = (shown, parent, name)
+    return top
 
 
 def extra_mount(root: str, m: Mount, report: Reporter) -> None:
@@ -79,7 +112,7 @@ def extra_mount(root: str, m: Mount, report: Reporter) -> None:
     target = inside(root, m.target, report, make)
     report.mount(m.source, target, None, linux.MS_BIND | linux.MS_REC)
     if m.readonly:
-        report.mount(None, target, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
+        report.mount(None, on_top(target, report), None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
 
 
 def mount_proc(root: str, privileged: bool, report: Reporter) -> None:
@@ -122,6 +155,7 @@ def mount_sys(root: str, spec: SandboxSpec, report: Reporter) -> None:
 def mount_dev(root: str, spec: SandboxSpec, in_userns: bool, report: Reporter) -> None:
     dev = inside(root, "/dev", report)
     report.mount("tmpfs", dev, "tmpfs", linux.MS_NOSUID | linux.MS_STRICTATIME, devices.DEV_TMPFS)
+    dev = on_top(dev, report)  # the fresh tmpfs, not the image's /dev under it
     for node in devices.NODES:
         path = os.path.join(dev, node.name)
         if in_userns:  # a user namespace may not mknod: bind the host's node, as rootless runc does
@@ -177,6 +211,7 @@ def bind_generated(root: str, path: str, content: bytes, report: Reporter, reado
     report.mount(scratch, target, None, linux.MS_BIND, shown_source=f"<generated {os.path.basename(path)}>")
     os.unlink(scratch)
     if readonly:  # the flags the source tmpfs has stay: in a user namespace they are locked
+        target = on_top(target, report)
         kept = os.statvfs(target).f_flag
         flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
         for st_flag, ms_flag in ((os.ST_NOSUID, linux.MS_NOSUID), (os.ST_NODEV, linux.MS_NODEV), (os.ST_NOEXEC, linux.MS_NOEXEC)):

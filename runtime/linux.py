@@ -55,8 +55,8 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126},
-    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91},
+    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "openat2": 437, "seccomp": 317},
+    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "openat2": 437, "seccomp": 277},
 }
 
 
@@ -132,6 +132,22 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
     _check(_libc.syscall(_nr("capset"), ctypes.byref(hdr), data), "capset")
 
 
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+SECCOMP_SET_MODE_FILTER = 1
+
+
+def seccomp_set_filter(program: bytes, flags: int = 0) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog): install a compiled BPF filter (struct
+    sock_filter[], 8 bytes each) on this thread; it stays across execve and is inherited by every
+    child. Needs no_new_privs (or CAP_SYS_ADMIN)."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    _check(_libc.syscall(_nr("seccomp"), SECCOMP_SET_MODE_FILTER, flags, ctypes.byref(prog)), "seccomp")
+
+
 def sethostname(name: str) -> None:
     raw = name.encode()
     _check(_libc.sethostname(raw, len(raw)), f"sethostname {name}")
@@ -146,3 +162,37 @@ def statfs_type(path: str) -> int:
     buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit; f_type comes first
     _check(_libc.statfs(_b(path), buf), f"statfs {path}")
     return ctypes.c_long.from_buffer(buf).value
+
+
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+def fstatfs_type(fd: int) -> int:
+    """The f_type (filesystem magic) of the filesystem holding the open file fd (O_PATH will do)."""
+    buf = ctypes.create_string_buffer(256)
+    _check(_libc.fstatfs(fd, buf), f"fstatfs {fd}")
+    return ctypes.c_long.from_buffer(buf).value
+
+
+# openat2(2) (Linux 5.6): struct open_how and its resolve flags
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    """openat2(2): the new fd. OSError(ENOSYS) on kernels before 5.6 (or under a seccomp filter that
+    does not know the call), EAGAIN when a concurrent rename made a `..` step ambiguous (retry)."""
+    how = _OpenHow(flags, mode, resolve)
+    fd = _libc.syscall(_nr("openat2"), ctypes.c_int(dirfd), os.fsencode(path), ctypes.byref(how),
+                       ctypes.c_size_t(ctypes.sizeof(how)))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"openat2 {path}: {os.strerror(err)}", path)
+    return fd

@@ -12,7 +12,9 @@ selector loop with one container-side socket per client address, as docker-proxy
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import os
+import re
 import selectors
 import socket
 import threading
@@ -40,31 +42,45 @@ class PortMapping:
         return f"{self.host_ip}:{self.host_port}->{self.container_port}/{self.proto}"
 
 
-def _port(text: str, spec: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise UsageError(f"-p {spec}: {text!r} is not a port number (0-65535)",
-                         hint="use [IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]")
+def _port(text: str, which: str) -> int:
+    """A port as docker's nat.ParsePortRange reads it (decimal, 0-65535); ranges are not supported."""
+    if re.fullmatch(r"[0-9]+-[0-9]+", text):
+        raise UsageError(f"{which} {text}: port ranges are not supported by pybuild", hint="publish each port with its own -p")
+    if not re.fullmatch(r"[0-9]+", text) or int(text) > 65535:
+        raise UsageError(f"Invalid {which}: {text}", hint="use [IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]")
     return int(text)
 
 
 def parse_publish(spec: str) -> PortMapping:
-    """Docker's `-p` syntax: `CTR`, `HOST:CTR`, `IP:HOST:CTR`, `IP::CTR`, each with /tcp or /udp."""
-    body, _, proto = spec.partition("/")
-    proto = proto or "tcp"
-    if proto not in ("tcp", "udp"):
-        raise UsageError(f"-p {spec}: protocol {proto!r} is not tcp or udp")
-    ip, host, ctr = "0.0.0.0", "0", body
-    if body.startswith("["):  # [::1]:8080:80
-        end = body.find("]")
-        ip, rest = body[1:end], body[end + 2:]
-        host, _, ctr = rest.rpartition(":")
-    elif body.count(":") == 1:
-        host, ctr = body.split(":")
-    elif body.count(":") == 2:
-        ip, host, ctr = body.split(":")
-    elif body.count(":") > 2:
-        raise UsageError(f"-p {spec}: too many ':'", hint="use [IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]")
-    return PortMapping(ip or "0.0.0.0", _port(host or "0", spec), _port(ctr, spec), proto)
+    """Docker's `-p` syntax and messages (nat.ParsePortSpec): `CTR`, `HOST:CTR`, `IP:HOST:CTR`,
+    `IP::CTR`, `[IPv6]:HOST:CTR`, each with /tcp or /udp. A host port 0 (or none) lets the kernel
+    pick one; a container port 0 forwards nowhere and is refused (dockerd 20.10 took it silently;
+    moby 29 refuses it too)."""
+    parts = spec.split(":")
+    raw_ip = ":".join(parts[:-2]) if len(parts) > 2 else ""
+    host = parts[-2] if len(parts) > 1 else ""
+    ctr, _, proto = parts[-1].partition("/")
+    proto = proto.split("/")[0] or "tcp"
+    ip = raw_ip[1:-1] if raw_ip.startswith("[") and raw_ip.endswith("]") else raw_ip
+    if ":" in raw_ip and ip == raw_ip:
+        raise UsageError(f"Invalid ip address {raw_ip}: address {raw_ip}:: too many colons in address",
+                         hint="an IPv6 address goes in brackets: [::1]:8080:80")
+    if ip:
+        try:
+            ip = str(ipaddress.ip_address(ip))
+        except ValueError:
+            raise UsageError(f"Invalid ip address: {raw_ip}", hint="an IPv6 address goes in brackets: [::1]:8080:80") from None
+    if not ctr:
+        raise UsageError(f"No port specified: {spec}<empty>", hint="use [IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]")
+    container_port = _port(ctr, "containerPort")
+    if container_port == 0:
+        raise UsageError("Invalid containerPort: 0", hint="a container port is 1-65535")
+    host_port = _port(host, "hostPort") if host else 0
+    if proto.lower() not in ("tcp", "udp", "sctp"):
+        raise UsageError(f"Invalid proto: {proto}")
+    if proto.lower() == "sctp":
+        raise UsageError(f"-p {spec}: sctp is not supported by pybuild's port proxy", hint="use tcp or udp")
+    return PortMapping(ip or "0.0.0.0", host_port, container_port, proto.lower())
 
 
 def _family(ip: str) -> socket.AddressFamily:

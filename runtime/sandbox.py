@@ -29,7 +29,8 @@ from typing import Callable
 
 from grammar.errors import PybuildError
 
-from . import caps, explain, jail, linux, netns
+from . import caps, explain, jail, linux, netns, slirp
+from . import seccomp
 from .cgroups import Cgroups, Stats, open_cgroups, sweep_stale
 from .jail import SandboxError
 from .users import resolve_user
@@ -67,7 +68,7 @@ class SandboxSpec:
     user: str = ""
     workdir: str = "/"
     hostname: str = "pybuild"
-    network: str = "private"              # "host" | "none" | "private"
+    network: str = "private"              # "host" | "none" | "private" | "slirp4netns" (private + outbound)
     mounts: list[Mount] = field(default_factory=list)
     limits: Limits | None = None
     stdin: int | None = None
@@ -85,6 +86,7 @@ class SandboxSpec:
     explain: Callable[[str], None] | None = None
     cgroup_id: str | None = None          # default: a fresh random id
     etc_mounts: str = "run"               # "run" | "build": which generated /etc files (ETC_MOUNTS)
+    seccomp: str | None = None            # None: Docker's default profile; "unconfined"; a profile's JSON
 
 
 @dataclass(frozen=True)
@@ -108,13 +110,17 @@ class _Plan:
     cap_top: int
     etc_files: tuple[tuple[str, bytes], ...]
     userns_map: str | None
+    seccomp_filter: seccomp.Filter | None = None
 
 
 class SandboxProcess:
     """A started sandbox: `pid` is its PID 1 as the host sees it."""
 
-    def __init__(self, pid: int, middle: int, cgroups: Cgroups, status_fd: int, reap_fd: int):
+    network: slirp.Slirp | None = None  # network "slirp4netns": its stack, stopped with the sandbox
+
+    def __init__(self, pid: int, middle: int, cgroups: Cgroups, status_fd: int, reap_fd: int, cap_mask: int = 0):
         self.pid = pid
+        self.cap_mask = cap_mask  # the capabilities it was given: `exec` gives each process the same
         self._middle = middle
         self.cgroups = cgroups
         self.cgroup = cgroups.dirs
@@ -140,6 +146,7 @@ class SandboxProcess:
                 text = _read_line(self._status_fd)
                 kind, _, value = text.partition(" ")
                 self._release_middle()
+                self._stop_network()
                 oom = self.cgroups.oom_killed()
                 stats = self.cgroups.stats()
             except BaseException:  # nothing of the sandbox may outlive us, not even its cgroups
@@ -170,9 +177,15 @@ class SandboxProcess:
             os.close(fd)
         _wait_pid(self._middle)
 
+    def _stop_network(self) -> None:
+        network, self.network = self.network, None
+        if network is not None:
+            network.stop()
+
     def _abort(self) -> None:
         """SIGKILL the sandbox, reap what is ours and remove the cgroups, whatever fails on the way."""
-        steps = [lambda: self.cgroups.kill(signal.SIGKILL), self._release_middle, self.cgroups.remove]
+        steps = [lambda: self.cgroups.kill(signal.SIGKILL), self._release_middle, self._stop_network,
+                 self.cgroups.remove]
         if self._reap_fd >= 0:  # PID 1 not released to the middle yet: its pid cannot have been reused
             steps.insert(0, lambda: os.kill(self.pid, signal.SIGKILL))
         for step in steps:
@@ -263,8 +276,11 @@ def _without_mknod(plan: _Plan) -> _Plan:
 def _plan(spec: SandboxSpec) -> _Plan:
     if not spec.argv:
         raise SandboxError("no command to run", hint="give a command (CMD/ENTRYPOINT or argv)")
-    if spec.network not in ("host", "none", "private"):
-        raise SandboxError(f"--network {spec.network}: unknown mode", hint="use host, none or private")
+    if spec.network not in ("host", "none", "private", "slirp4netns"):
+        raise SandboxError(f"--network {spec.network}: unknown mode", hint="use host, none, private or slirp4netns")
+    if spec.network == "slirp4netns" and not slirp.available():
+        raise SandboxError("slirp4netns is not installed: a private network with outbound access needs it",
+                           hint="apt-get install slirp4netns (scripts/setup does), or use --network=host or none")
     if spec.isolation not in ("pivot_root", "chroot"):
         raise SandboxError(f"--isolation {spec.isolation}: unknown", hint="use pivot_root or chroot")
     if spec.userns not in ("host", "map-root"):
@@ -283,7 +299,9 @@ def _plan(spec: SandboxSpec) -> _Plan:
     env.setdefault("HOME", home)
     top = caps.last_cap()
     mask = caps.wanted_mask(spec.cap_add, spec.cap_drop, spec.privileged, top)
-    return _Plan(spec, root, uid, gid, groups, env, mask, top, _etc_files(spec), _userns_map(spec))
+    # compiled here, where errors are clear; the child only hands the BPF program to the kernel
+    rules = seccomp.compile_profile(spec.seccomp, caps.names_of(mask), privileged=spec.privileged)
+    return _Plan(spec, root, uid, gid, groups, env, mask, top, _etc_files(spec), _userns_map(spec), rules)
 
 
 # Which /etc files the sandbox binds from memory, and whether read-only. `run` is docker run's set.
@@ -310,6 +328,8 @@ def _etc_files(spec: SandboxSpec) -> tuple[tuple[str, bytes], ...]:
         hosts = (f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                  f"127.0.1.1\t{spec.hostname}\n").encode()
     resolv = _read_host("/etc/resolv.conf") or b""
+    if spec.network == "slirp4netns":  # the stack's DNS forwarder (a host 127.0.0.53 is not reachable)
+        resolv = slirp.resolv_conf(resolv)
     files = (("/etc/hosts", hosts), ("/etc/hostname", f"{spec.hostname}\n".encode()),
              ("/etc/resolv.conf", resolv))
     return tuple((path, content) for path, content in files if path in wanted)
@@ -345,6 +365,8 @@ def _start(plan: _Plan, cgroups: Cgroups) -> SandboxProcess:
     for fd in (status_w, go_r, err_w):
         os.close(fd)
     pid_line = _read_line(status_r)
+    network: slirp.Slirp | None = None
+    network_error: SandboxError | None = None
     if pid_line.isdigit():
         pid1 = int(pid_line)
         try:
@@ -353,12 +375,23 @@ def _start(plan: _Plan, cgroups: Cgroups) -> SandboxProcess:
                     with open(f"/proc/{pid1}/{name}", "w") as f:
                         f.write(plan.userns_map)
             cgroups.add(pid1)
+            if plan.spec.network == "slirp4netns":  # tap0, address, route: ready before PID 1 goes on
+                network = slirp.start(pid1, plan.spec.explain)
             os.write(go_w, b"g")
-        except OSError:
+        except (OSError, SandboxError) as err:
             os.close(go_w)  # PID 1 sees the pipe close without "g" and stops; its error is below
             go_w = -1
-    error = _drain(err_r, plan.spec.explain)
+            network_error = err if isinstance(err, SandboxError) else None
+    try:
+        error = _drain(err_r, plan.spec.explain)
+    except BaseException:
+        if network is not None:
+            network.stop()
+        raise
+    error = str(network_error) if network_error else error
     if error or not pid_line.isdigit():
+        if network is not None:
+            network.stop()
         os.close(status_r)
         if go_w >= 0:
             os.close(go_w)
@@ -366,7 +399,9 @@ def _start(plan: _Plan, cgroups: Cgroups) -> SandboxProcess:
         raise SandboxError(f"sandbox set-up for {plan.spec.argv[0]!r} failed: "
                            f"{error or 'the sandbox process died before it started'}",
                            hint="nothing ran; fix the cause above (run with --explain to see each step)")
-    return SandboxProcess(pid1, middle, cgroups, status_r, go_w)
+    proc = SandboxProcess(pid1, middle, cgroups, status_r, go_w, plan.cap_mask)
+    proc.network = network
+    return proc
 
 
 def _waitid_nowait(pid: int):
@@ -536,18 +571,8 @@ def _exec(plan: _Plan, report: jail.Reporter) -> None:
     here = os.getcwd()  # raises when the directory is outside the root (unreachable)
     if not here.startswith("/"):
         raise SandboxError(f"WORKDIR {workdir} resolves outside the container")
-    dropped = [n for n in caps.names_of(((1 << (plan.cap_top + 1)) - 1) & ~plan.cap_mask)]
-    report(explain.capsh_line(dropped))
-    caps.drop_bounding(plan.cap_mask, plan.cap_top)
-    report(f"setpriv --reuid={plan.uid} --regid={plan.gid} --groups={','.join(map(str, plan.groups)) or '-'}")
-    os.setgroups(list(plan.groups))
-    os.setresgid(plan.gid, plan.gid, plan.gid)
-    os.setresuid(plan.uid, plan.uid, plan.uid)
-    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # the user switch cleared it
-    caps.set_process(plan.cap_mask)
-    if not spec.privileged:
-        report("setpriv --no-new-privs")
-        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    confine(Confinement(plan.cap_mask, plan.cap_top, plan.uid, plan.gid, plan.groups, spec.privileged,
+                        plan.seccomp_filter), report)
     for sig in range(1, signal.NSIG):
         if sig not in (signal.SIGKILL, signal.SIGSTOP):
             try:
@@ -562,6 +587,43 @@ def _exec(plan: _Plan, report: jail.Reporter) -> None:
         run_init(list(spec.argv), plan.env)
     report(f"exec {spec.argv[0]}")
     _execvpe(spec.argv, plan.env, report)
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What confines every process pybuild starts in a container: the first one (`_exec`) and each
+    `pybuild exec` (runtime/exec.py) alike, so the two cannot drift."""
+    cap_mask: int
+    cap_top: int
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    privileged: bool
+    seccomp_filter: seccomp.Filter | None = None   # seccomp.compile_profile's; None: unconfined
+
+
+def confine(c: Confinement, report: jail.Reporter) -> None:
+    """The last steps before execve, inside the container: capabilities outside the mask leave the
+    bounding set, the user and groups are taken, effective = permitted = the mask (none for a
+    non-root user), no_new_privs, then the seccomp filter (after no_new_privs, which lets an
+    unprivileged process install it; last, so no set-up call of ours has to pass it).
+    PR_SET_PDEATHSIG is cleared by the user switch: set it again."""
+    dropped = caps.names_of(((1 << (c.cap_top + 1)) - 1) & ~c.cap_mask)
+    report(explain.capsh_line(dropped))
+    caps.drop_bounding(c.cap_mask, c.cap_top)
+    report(f"setpriv --reuid={c.uid} --regid={c.gid} --groups={','.join(map(str, c.groups)) or '-'}")
+    os.setgroups(list(c.groups))
+    os.setresgid(c.gid, c.gid, c.gid)
+    os.setresuid(c.uid, c.uid, c.uid)
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    caps.set_process(c.cap_mask)
+    if not c.privileged:
+        report("setpriv --no-new-privs")
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    if c.seccomp_filter is not None:
+        f = c.seccomp_filter
+        report(f"# seccomp: {f.source}, {f.rules} syscall rules, {f.instructions} BPF instructions")
+        linux.seccomp_set_filter(f.program, f.flags)
 
 
 def _execvpe(argv: list[str], env: dict[str, str], report: jail.Reporter) -> None:

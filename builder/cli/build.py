@@ -42,7 +42,8 @@ def register(app: typer.Typer) -> None:
         iidfile: Optional[str] = typer.Option(None, "--iidfile", help="Write the image id to this file."),
         quiet: bool = typer.Option(False, "-q", "--quiet", help="Print only the image id."),
         progress: str = typer.Option("auto", "--progress", help="auto, tty, plain or json."),
-        network: str = typer.Option("host", "--network", help="RUN steps' network: host or none."),
+        network: str = typer.Option("default", "--network",
+                                    help="RUN steps' network: default (own namespace, outbound via slirp4netns), host or none."),
         output: Optional[str] = typer.Option(None, "--output", "-o", help="Also write the image: type=oci|docker,dest=FILE."),
         pull: str = typer.Option("missing", "--pull", help="FROM images: always, missing (pull if absent) or never."),
         platform: Optional[str] = typer.Option(None, "--platform", help="os/arch or os/arch/variant of pulled base images."),
@@ -58,8 +59,8 @@ def register(app: typer.Typer) -> None:
 
         if progress not in ("auto", "tty", "plain", "json"):
             raise UsageError(f"--progress {progress!r}: use auto, tty, plain or json")
-        if network not in ("host", "none"):
-            raise UsageError(f"--network {network!r}: use host or none")
+        if network not in ("default", "host", "none"):
+            raise UsageError(f"--network {network!r}: use default, host or none")
         if path != "-" and not os.path.isdir(path):
             raise UsageError(f"build context {path!r} is not a directory")
         if pull not in ("always", "missing", "never"):

@@ -167,7 +167,7 @@ def exec_(ctx: typer.Context, ref: str = typer.Argument(...), command: List[str]
     """Run a command in a running container (its namespaces and cgroups)."""
     from runtime.containers import lifecycle
     from runtime.containers.records import ContainerConflict
-    from runtime.exec import ExecSpec, exec_in
+    from runtime.exec import ExecSpec, container_caps, exec_in
 
     from .run import merge_env
 
@@ -175,8 +175,11 @@ def exec_(ctx: typer.Context, ref: str = typer.Argument(...), command: List[str]
     c = lifecycle.find(records, ref)
     if c.state.status != "running":
         raise ContainerConflict(f"container {c.name} is not running", hint=f"`pybuild start {c.name}` first")
-    spec = ExecSpec(argv=tuple(command), env=dict(merge_env([f"{k}={v}" for k, v in c.config.env], list(env))),
-                    user=user if user is not None else c.config.user, workdir=workdir or c.config.workdir)
+    cfg = c.config
+    spec = ExecSpec(argv=tuple(command), env=dict(merge_env([f"{k}={v}" for k, v in cfg.env], list(env))),
+                    cap_mask=container_caps(c.state.cap_mask, c.state.pid, cfg.cap_add, cfg.cap_drop, cfg.privileged),
+                    privileged=cfg.privileged, user=user if user is not None else cfg.user,
+                    workdir=workdir or cfg.workdir, seccomp=cfg.seccomp)
     sys.stdout.flush()
     raise typer.Exit(exec_in(c.state.pid, c.state.cgroups, spec))
 

@@ -9,34 +9,10 @@ from typing import List, Optional
 
 import typer
 
+from ._runflags import parse_cpus, parse_memory, parse_volume, read_env_file  # docker's rules for flag values
+
 # Signals that an attached `run` passes on to the container, as docker's --sig-proxy does.
 PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
-
-
-def parse_bytes(text: str, flag: str) -> int:
-    from grammar.errors import UsageError
-
-    units = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    t = text.strip().lower()
-    num, unit = (t[:-1], t[-1]) if t and t[-1] in "bkmg" else (t, "")
-    try:
-        value = int(float(num) * units[unit])
-    except ValueError:
-        raise UsageError(f"{flag} {text!r}: not a size", hint="use a number with b, k, m or g, e.g. 80m") from None
-    if value <= 0:
-        raise UsageError(f"{flag} {text!r}: must be positive")
-    return value
-
-
-def read_env_file(path: str) -> list[str]:
-    from grammar.errors import UsageError
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError as err:
-        raise UsageError(f"--env-file {path}: {err.strerror}") from None
-    return [l.strip() for l in lines if l.strip() and not l.lstrip().startswith("#")]
 
 
 def merge_env(image_env: list[str], assignments: list[str]) -> tuple[tuple[str, str], ...]:
@@ -51,6 +27,30 @@ def merge_env(image_env: list[str], assignments: list[str]) -> tuple[tuple[str, 
         env[key] = value
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     return tuple(env.items())
+
+
+def parse_security_opts(opts: list[str]) -> str | None:
+    """--security-opt as docker's: seccomp=unconfined|PROFILE.json (the file is read and checked
+    now; its text goes into the container's record). no-new-privileges is what pybuild always
+    does, apparmor=unconfined and label=disable what it already is (it applies neither)."""
+    from grammar.errors import UsageError
+    from runtime import seccomp
+
+    profile = None
+    for opt in opts:
+        key, eq, value = opt.partition("=")
+        if not eq and key != "no-new-privileges":
+            key, eq, value = opt.partition(":")  # docker still takes the old "seccomp:FILE"
+        if key == "no-new-privileges" and value in ("", "true"):
+            continue
+        if not value:
+            raise UsageError(f"invalid --security-opt: {opt!r}", hint="use seccomp=unconfined or seccomp=PROFILE.json")
+        if key == "seccomp":
+            profile = seccomp.read_option(value)
+        elif (key, value) not in (("apparmor", "unconfined"), ("label", "disable")):
+            raise UsageError(f"--security-opt {opt}: not supported by pybuild",
+                             hint="pybuild applies seccomp=... and always no-new-privileges; no AppArmor or SELinux")
+    return profile
 
 
 def command_line(image_cfg: dict, entrypoint: str | None, cmd: list[str]) -> tuple[str, ...]:
@@ -80,14 +80,15 @@ def run(
     env_file: List[str] = typer.Option([], "--env-file"),
     workdir: Optional[str] = typer.Option(None, "-w", "--workdir"),
     user: Optional[str] = typer.Option(None, "-u", "--user"),
-    volume: List[str] = typer.Option([], "-v", "--volume", help="HOST:CTR or HOST:CTR:ro"),
+    volume: List[str] = typer.Option([], "-v", "--volume", help="/HOST:/CTR[:OPTS], OPTS as docker's: ro|rw, "
+                                     "z|Z (accepted; no SELinux labels here), private|rprivate, cached|delegated|consistent."),
     tmpfs: List[str] = typer.Option([], "--tmpfs"),
     publish: List[str] = typer.Option([], "-p", "--publish", help="IP:HOST:CTR/PROTO (IP and /tcp or /udp optional)"),
     network: str = typer.Option("private", "--network", "--net", help="private | none | host"),
     hostname: Optional[str] = typer.Option(None, "--hostname", "-h"),
     init: bool = typer.Option(False, "--init", help="Run our tini-like init as PID 1."),
     memory: Optional[str] = typer.Option(None, "-m", "--memory"),
-    cpus: Optional[float] = typer.Option(None, "--cpus"),
+    cpus: Optional[str] = typer.Option(None, "--cpus", help="CPUs worth of quota (0: no limit)."),
     pids_limit: Optional[int] = typer.Option(None, "--pids-limit"),
     entrypoint: Optional[str] = typer.Option(None, "--entrypoint"),
     interactive: bool = typer.Option(False, "-i", "--interactive"),
@@ -98,6 +99,7 @@ def run(
     cap_add: List[str] = typer.Option([], "--cap-add"),
     cap_drop: List[str] = typer.Option([], "--cap-drop"),
     privileged: bool = typer.Option(False, "--privileged"),
+    security_opt: List[str] = typer.Option([], "--security-opt", help="seccomp=unconfined|PROFILE.json, as docker's"),
     cgroup_parent: Optional[str] = typer.Option(None, "--cgroup-parent"),
     explain: bool = typer.Option(False, "--explain", help="Print each kernel step, as the commands you would type for it."),
 ) -> None:
@@ -116,10 +118,9 @@ def run(
 
             for p in publish:
                 parse_publish(p)
-        for v in volume:
-            parts = v.split(":")
-            if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/"):
-                raise UsageError(f"-v {v!r}: use HOST_PATH:CONTAINER_PATH[:ro]")
+        volumes = tuple(parse_volume(v) for v in volume)  # canonical HOST:CTR:ro|rw
+        memory_bytes = parse_memory(memory) if memory is not None else None
+        cpu_quota = parse_cpus(cpus) if cpus is not None else None
         prefork = Prefork()  # the monitor loads its modules while this process prepares the container
         try:
             from runtime.containers.lifecycle import parse_signal
@@ -139,10 +140,11 @@ def run(
                 env=merge_env(list(icfg.get("Env") or []), assignments),
                 user=user if user is not None else icfg.get("User", ""),
                 workdir=workdir or icfg.get("WorkingDir") or "/", hostname=hostname or "", network=network,
-                publish=tuple(publish), volumes=tuple(volume), tmpfs=tuple(tmpfs), init=init, tty=tty,
-                interactive=interactive, memory=parse_bytes(memory, "--memory") if memory else None, cpus=cpus,
+                publish=tuple(publish), volumes=volumes, tmpfs=tuple(tmpfs), init=init, tty=tty,
+                interactive=interactive, memory=memory_bytes, cpus=cpu_quota,
                 pids_limit=pids_limit, stop_signal=stop_sig, stop_timeout=stop_timeout, read_only=read_only,
-                cap_add=tuple(cap_add), cap_drop=tuple(cap_drop), privileged=privileged, auto_remove=rm,
+                cap_add=tuple(cap_add), cap_drop=tuple(cap_drop), privileged=privileged,
+                seccomp=parse_security_opts(list(security_opt)), auto_remove=rm,
                 cgroup_parent=cgroup_parent, explain=explain)
             records = Records(store.root)
             with store.lock("containers"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import stat
 
 from ..cachekey import KeyParts
@@ -74,7 +75,7 @@ def apply(build, state, ins):
               for spec in getattr(ins, "mounts", ())]
     keyed += tuple(runmounts.key_part(build, state, m) for m in mounts)
     parts = KeyParts(state.key, ins.original.strip() + bodies, keyed)
-    network = (ins.network or build.opts.network or "host").replace("default", "host")
+    network = _network(ins.network, build.opts.network, build.where(ins))
 
     def make():
         from ..mergedview import layer_of_upper
@@ -106,6 +107,22 @@ def apply(build, state, ins):
     return build.layer(state, ins, parts, make, shlex.join(argv))
 
 
+# RUN --network / build --network, as BuildKit names them -> the sandbox's mode. "default" is what
+# BuildKit and buildah give a build: its own network namespace with outbound access through a
+# userspace stack (runtime/slirp.py), so the host's loopback services, abstract unix sockets and
+# interfaces are out of reach. RUN --network=default means the build's --network.
+NETWORKS = {"default": "slirp4netns", "host": "host", "none": "none"}
+
+
+def _network(step: str | None, build: str | None, where: str) -> str:
+    chosen = step if step and step != "default" else (build or "default")
+    if chosen not in NETWORKS:
+        from ..build import BuildError
+
+        raise BuildError(f"{where}: RUN --network={chosen}: unknown network mode", hint="use default, host or none")
+    return NETWORKS[chosen]
+
+
 def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, network,
                     explain: bool = False, stdin: bytes | None = None,
                     on_line=lambda line: None, mounts=()) -> tuple[int, str]:
@@ -113,12 +130,20 @@ def _run_in_overlay(lowers, upper, work, merged, argv, env, user, workdir, netwo
     Returns (exit code, the last lines of output) for the error message."""
     SandboxSpec, spawn, mount_overlay, private_mount_namespace, etc_mount_stubs = _runtime()
     r, w = os.pipe()
+    builder = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(r)
         # --explain: each kernel step goes into the step's output, before what the command prints
         show = (lambda line: os.write(w, f"+ {line}\n".encode())) if explain else None
         try:
+            # The build dies (any signal, even SIGKILL): SIGTERM here, and the sandbox's wait()
+            # kills the command, stops its network stack and removes its cgroups before going.
+            from runtime import linux
+
+            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != builder:  # it died before the prctl
+                os._exit(125)
             private_mount_namespace(show)
             mount_overlay(lowers, upper, work, merged, show)
             from cache.fsutil import secure_join

@@ -87,7 +87,7 @@ def import_cache(store, ref: str, progress: Progress | None = None, *, tls_verif
         if entry.layer is not None:
             if entry.layer.digest not in listed:
                 continue  # the artifact does not carry that layer: the entry would dangle
-            fetch_blob(store, client, r.repository, entry.layer, progress)
+            fetch_blob(store, client, r.repository, entry.layer, progress, diff_id=entry.diff_id)
         try:
             store.build_cache.put(key, entry)
         except ValueError:

@@ -69,15 +69,18 @@ def pull(store, ref: str, platform: str | None = None, progress: Progress | None
     if len(diff_ids) != len(layers):
         raise RegistryError(f"{client.where(r.repository)}: manifest {digest} lists {len(layers)} layers "
                             f"but its config {len(diff_ids)} diff_ids", hint="the image is broken; ask its publisher")
-    missing = [d for d in layers if not store.blobs.exists(d.digest)]
+    missing = [(d, diff_id) for d, diff_id in zip(layers, diff_ids) if not store.blobs.exists(d.digest)]
     for d in layers:
-        if d not in missing:
+        if not any(d == m for m, _ in missing):
             progress({"kind": "transfer", "id": d.digest[7:19], "action": "exists", "done": d.size, "total": d.size})
     if missing:
+        # each layer's diff_id is checked as it comes down (one already stored is checked by commit)
         with ThreadPoolExecutor(max_workers=min(PARALLEL_LAYERS, len(missing))) as pool:
-            for f in [pool.submit(fetch_blob, store, client, r.repository, d, progress) for d in missing]:
+            for f in [pool.submit(fetch_blob, store, client, r.repository, d, progress, diff_id=diff_id)
+                      for d, diff_id in missing]:
                 f.result()
-    image = store.commit(Image(doc, config, None, config_bytes), manifest_bytes=raw)
+    image = store.commit(Image(doc, config, None, config_bytes), manifest_bytes=raw,
+                         source=f"{client.where(r.repository)} manifest {digest}")
     from .sources import remember
 
     remember(store, r.registry, r.repository, [config_desc.digest] + [d.digest for d in layers])
@@ -123,8 +126,10 @@ def select_platform(index: dict, platform: str | None, where: str) -> Descriptor
 
 
 def fetch_blob(store, client: Client, repository: str, desc: Descriptor, progress: Progress,
-               what: str = "layer") -> None:
-    """Stream one blob into the store, verified; resumes with Range after a cut."""
+               what: str = "layer", *, diff_id: str | None = None) -> None:
+    """Stream one blob into the store, verified; resumes with Range after a cut. With `diff_id`
+    (a layer), its uncompressed form is hashed on the way too, and the blob is refused unless it
+    holds that diff_id; then the diff_id is recorded."""
     if store.blobs.exists(desc.digest):
         return
     with store.lock(f"blob-{desc.digest[7:]}"):
@@ -132,17 +137,21 @@ def fetch_blob(store, client: Client, repository: str, desc: Descriptor, progres
             return  # another process pulled it while we waited
         tmp = temp_name(store.tmp, "pull-")
         try:
-            _download(client, repository, desc, tmp, progress, what)
+            _download(client, repository, desc, tmp, progress, what, diff_id)
             store.leases.hold()
             store.blobs.adopt(tmp, desc.digest, desc.size, desc.media_type)
+            store.record_layer(diff_id, desc, verified=True)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
 
-def _download(client: Client, repository: str, desc: Descriptor, tmp: str, progress: Progress, what: str) -> None:
+def _download(client: Client, repository: str, desc: Descriptor, tmp: str, progress: Progress, what: str,
+              diff_id: str | None = None) -> None:
     import requests
     import urllib3
+
+    from ..diffids import DiffIdCheck
 
     where = f"{client.where(repository)}: {what} {desc.digest}"
     short = desc.digest[7:19]
@@ -150,42 +159,57 @@ def _download(client: Client, repository: str, desc: Descriptor, tmp: str, progr
     got = 0
     cuts = 0
     delay = BACKOFF_START
-    with open(tmp, "wb") as out:
-        while True:
-            headers = {"Range": f"bytes={got}-"} if got else {}
-            resp = client.request("GET", f"/v2/{repository}/blobs/{desc.digest}", scopes=[scope(repository)],
-                                  headers=headers, stream=True, ok=(200, 206), what=f"{what} {desc.digest}")
-            if got and resp.status_code == 200:  # Range ignored: the whole blob again
-                out.seek(0)
-                out.truncate()
-                h, got = hashlib.sha256(), 0
-            try:
-                with resp:
-                    for chunk in resp.iter_content(CHUNK):
-                        got += len(chunk)
-                        if got > desc.size:
-                            raise SizeMismatch(desc.digest, desc.size, got)
-                        out.write(chunk)
-                        h.update(chunk)
-                        progress({"kind": "transfer", "id": short, "action": "pull", "done": got, "total": desc.size})
-            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
-                cut = f"{type(err).__name__}"
-            else:
-                cut = "" if got == desc.size else f"the body ended at {got} of {desc.size} bytes"
-            if not cut:
-                break
-            cuts += 1
-            if cuts >= ATTEMPTS:
-                raise RegistryError(f"{where}: download failed {cuts} times (last: {cut})",
-                                    hint="check the network and the registry, then pull again")
-            progress({"kind": "status", "text": f"{short}: {cut}; resuming at byte {got}"})
-            client.sleep(delay)
-            delay *= 2
-        out.flush()
-        os.fsync(out.fileno())
-    actual = "sha256:" + h.hexdigest()
-    if actual != desc.digest:
-        raise DigestMismatch(desc.digest, actual, where)
+
+    def new_check() -> DiffIdCheck | None:
+        return DiffIdCheck(diff_id, desc, client.where(repository)) if diff_id else None
+    check = new_check()
+    try:
+        with open(tmp, "wb") as out:
+            while True:
+                headers = {"Range": f"bytes={got}-"} if got else {}
+                resp = client.request("GET", f"/v2/{repository}/blobs/{desc.digest}", scopes=[scope(repository)],
+                                      headers=headers, stream=True, ok=(200, 206), what=f"{what} {desc.digest}")
+                if got and resp.status_code == 200:  # Range ignored: the whole blob again
+                    out.seek(0)
+                    out.truncate()
+                    h, got = hashlib.sha256(), 0
+                    if check is not None:
+                        check.close()
+                        check = new_check()
+                try:
+                    with resp:
+                        for chunk in resp.iter_content(CHUNK):
+                            got += len(chunk)
+                            if got > desc.size:
+                                raise SizeMismatch(desc.digest, desc.size, got)
+                            out.write(chunk)
+                            h.update(chunk)
+                            if check is not None:
+                                check.update(chunk)  # the diff_id, hashed on the way (diffids.py)
+                            progress({"kind": "transfer", "id": short, "action": "pull", "done": got, "total": desc.size})
+                except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+                    cut = f"{type(err).__name__}"
+                else:
+                    cut = "" if got == desc.size else f"the body ended at {got} of {desc.size} bytes"
+                if not cut:
+                    break
+                cuts += 1
+                if cuts >= ATTEMPTS:
+                    raise RegistryError(f"{where}: download failed {cuts} times (last: {cut})",
+                                        hint="check the network and the registry, then pull again")
+                progress({"kind": "status", "text": f"{short}: {cut}; resuming at byte {got}"})
+                client.sleep(delay)
+                delay *= 2
+            out.flush()
+            os.fsync(out.fileno())
+        actual = "sha256:" + h.hexdigest()
+        if actual != desc.digest:
+            raise DigestMismatch(desc.digest, actual, where)
+        if check is not None:
+            check.finish()
+    finally:
+        if check is not None:
+            check.close()
 
 
 def descriptor(d: object, where: str) -> Descriptor:

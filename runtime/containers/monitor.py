@@ -138,7 +138,7 @@ class Monitor:
                 dirs = tuple(proc.cgroup)  # the sandbox's own cgroups: other processes reopen them
                 self.records.update_state(self.c.id, status="running", pid=proc.pid, started_at=now_iso(),
                                           ports=tuple(str(m) for m in proxy.mappings) if proxy else (),
-                                          cgroups=dirs)
+                                          cgroups=dirs, cap_mask=proc.cap_mask)
                 _report(ready_w, {"pid": proc.pid, "monitor_pid": me})
                 if proxy:
                     proxy.start(f"/proc/{proc.pid}/ns/net" if cfg.network != "host" else None)
@@ -293,7 +293,9 @@ def build_spec(c: Container, rootfs: str, stdio: dict[str, int]):
     mounts = []
     for v in cfg.volumes:
         host, ctr, *opts = v.split(":")
-        mounts.append(Mount(source=os.path.abspath(host), target=ctr, readonly="ro" in opts))
+        # `run` writes HOST:CTR:ro|rw (builder/cli/_runflags.parse_volume); a comma list is read
+        # as docker does all the same, so "ro,Z" can never mount read-write
+        mounts.append(Mount(source=os.path.abspath(host), target=ctr, readonly="ro" in ",".join(opts).split(",")))
     for t in cfg.tmpfs:
         mounts.append(Mount(source="tmpfs", target=t.split(":")[0], type="tmpfs"))
     limits = None
@@ -304,4 +306,5 @@ def build_spec(c: Container, rootfs: str, stdio: dict[str, int]):
                        mounts=mounts, limits=limits, stdin=stdio["stdin"], stdout=stdio["stdout"],
                        stderr=stdio["stderr"], tty=cfg.tty, readonly_rootfs=cfg.read_only,
                        cap_add=list(cfg.cap_add), cap_drop=list(cfg.cap_drop), privileged=cfg.privileged,
+                       seccomp=cfg.seccomp,
                        init=cfg.init, cgroup_parent=cfg.cgroup_parent)

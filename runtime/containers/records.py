@@ -52,6 +52,8 @@ class RunConfig:
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
+    seccomp: str | None = None       # --security-opt seccomp=: None Docker's default, "unconfined", or
+                                     # the profile's JSON text (read once, as docker keeps it: exec's too)
     auto_remove: bool = False
     cgroup_parent: str | None = None
     explain: bool = False            # print each kernel step (to the attached CLI, else the log)
@@ -77,6 +79,7 @@ class State:
     finished_at: str = ""
     ports: tuple[str, ...] = ()      # bound mappings, "IP:HOST->CTR/proto"
     cgroups: tuple[str, ...] = ()    # the sandbox's cgroup directories (runtime.cgroups.reopen)
+    cap_mask: int | None = None      # the capabilities PID 1 was given (runtime.caps): exec's too
 
     @classmethod
     def from_json(cls, d: dict) -> "State":

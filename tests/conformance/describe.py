@@ -106,31 +106,32 @@ def comparable(result: dict) -> dict:
     return {**result, "run": run}
 
 
-def differences(expected: dict, actual: dict, where: str = "") -> list[str]:
-    """Readable differences between two descriptions (golden first)."""
+def differences(expected: dict, actual: dict, where: str = "", names: tuple[str, str] = ("BuildKit", "pybuild")) -> list[str]:
+    """Readable differences between two descriptions (golden first), each side called by `names`."""
+    a, b = names
     out: list[str] = []
     if isinstance(expected, dict) and isinstance(actual, dict):
         for k in sorted(set(expected) | set(actual)):
             if k not in actual:
-                out.append(f"{where}/{k}: missing in pybuild (BuildKit: {_short(expected[k])})")
+                out.append(f"{where}/{k}: missing in {b} ({a}: {_short(expected[k])})")
             elif k not in expected:
-                out.append(f"{where}/{k}: only in pybuild: {_short(actual[k])}")
+                out.append(f"{where}/{k}: only in {b}: {_short(actual[k])}")
             else:
-                out += differences(expected[k], actual[k], f"{where}/{k}")
+                out += differences(expected[k], actual[k], f"{where}/{k}", names)
     elif where.endswith("/layers") and isinstance(expected, list) and isinstance(actual, list):
         if len(expected) != len(actual):
-            out.append(f"{where}: BuildKit has {len(expected)} layers, pybuild {len(actual)}")
-        for i, (e, a) in enumerate(zip(expected, actual)):
-            ep, ap = {x["path"]: x for x in e}, {x["path"]: x for x in a}
+            out.append(f"{where}: {a} has {len(expected)} layers, {b} {len(actual)}")
+        for i, (want, got) in enumerate(zip(expected, actual)):
+            ep, ap = {x["path"]: x for x in want}, {x["path"]: x for x in got}
             for p in sorted(set(ep) | set(ap)):
                 if p not in ap:
-                    out.append(f"{where}[{i}] {p}: missing in pybuild (BuildKit: {_short(ep[p])})")
+                    out.append(f"{where}[{i}] {p}: missing in {b} ({a}: {_short(ep[p])})")
                 elif p not in ep:
-                    out.append(f"{where}[{i}] {p}: only in pybuild: {_short(ap[p])}")
+                    out.append(f"{where}[{i}] {p}: only in {b}: {_short(ap[p])}")
                 elif ep[p] != ap[p]:
-                    out.append(f"{where}[{i}] {p}: BuildKit {_short(ep[p])} != pybuild {_short(ap[p])}")
+                    out.append(f"{where}[{i}] {p}: {a} {_short(ep[p])} != {b} {_short(ap[p])}")
     elif expected != actual:
-        out.append(f"{where}: BuildKit {_short(expected)} != pybuild {_short(actual)}")
+        out.append(f"{where}: {a} {_short(expected)} != {b} {_short(actual)}")
     return out
 
 

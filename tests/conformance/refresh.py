@@ -57,7 +57,8 @@ def main() -> int:
         if opts.check:
             old = golden.read(case.name)
             # (an error's message names BuildKit's random scratch paths: whether it failed is the answer)
-            diffs = differences(comparable(_without_message(old["result"])), comparable(_without_message(result))) if old else ["no golden file"]
+            diffs = differences(comparable(_without_message(old["result"])), comparable(_without_message(result)),
+                                names=("golden", "BuildKit now")) if old else ["no golden file"]
             return case.name, diffs
         golden.write(case.name, payload)
         return case.name, []

@@ -82,8 +82,9 @@ def test_env_file_volume_and_stdin(pb, tmp_path):
              "sh", "-c", 'echo "$FROM_FILE"; cat /share/host.txt; echo made > /share/back.txt')
     assert res.stdout == "yes\nhost file\n", res.stderr
     assert (share / "back.txt").read_text() == "made\n"
-    ro = pb("run", "--rm", "-v", f"{share}:/share:ro", "runner-test", "sh", "-c", "echo x > /share/no 2>/dev/null; echo $?")
-    assert ro.stdout.strip() != "0" and not (share / "no").exists()
+    for mode in ("ro", "ro,Z", "z,ro,rprivate,cached"):  # docker's option list: "ro,Z" mounted rw before
+        ro = pb("run", "--rm", "-v", f"{share}:/share:{mode}", "runner-test", "sh", "-c", "echo x > /share/no 2>/dev/null; echo $?")
+        assert ro.stdout.strip() != "0" and not (share / "no").exists(), (mode, ro.stderr)
     piped = pb("run", "--rm", "-i", "runner-test", "sh", "-c", "tr a-z A-Z", input="shout\n")
     assert piped.stdout == "SHOUT\n"
 

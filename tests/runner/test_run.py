@@ -63,9 +63,17 @@ def test_attached_run_streams_output_and_exits_with_the_code(pb, argv, code, out
     # matching entries in passwd file", "invalid size: 'abc'", "network bogus not found", no image)
     (["--entrypoint", ""], "no command given"),
     (["-u", "nosuch"], "nosuch"),
-    (["-m", "abc"], "--memory 'abc'"),
+    (["-m", "abc"], "invalid size: 'abc'"),
     (["--network", "bogus"], "--network 'bogus'"),
-    (["-v", "relative"], "-v 'relative'"),
+    (["-v", "relative"], "invalid volume specification: 'relative'"),
+    # flags that would weaken isolation if misread (tests/runner/test_run_flags_docker_rules.py has them all)
+    (["-v", "/tmp:/x:RO"], "invalid mode: RO"),
+    (["-v", "/tmp:/x:readonly"], "invalid mode: readonly"),
+    (["--cpus", "-1"], "Range of CPUs is from 0.01 to"),
+    (["-m", "10"], "Minimum memory limit allowed is 6MB"),
+    (["-p", "0:0"], "Invalid containerPort: 0"),
+    (["-p", "65536:80"], "Invalid hostPort: 65536"),
+    (["--env-file", "/dev/urandom"], "is not a regular file"),
 ])
 def test_run_that_cannot_start_its_command_exits_125_as_docker(pb, flags, message):
     res = pb("run", "--rm", *flags, "runner-test")
