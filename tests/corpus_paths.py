@@ -18,3 +18,13 @@ def corpus_dir() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+def default_signals() -> None:
+    """preexec_fn for a child the test interrupts: SIGINT and SIGHUP back to their defaults. A test
+    run started in the background (`cmd &` ignores SIGINT) or under nohup (SIGHUP) passes those
+    dispositions on, and the child would never see the signal the test sends."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)

@@ -20,6 +20,8 @@ import uuid
 
 import pytest
 
+from corpus_paths import default_signals
+
 from corpus_paths import REPO
 
 pytestmark = [pytest.mark.root, pytest.mark.namespaces, pytest.mark.cgroups]
@@ -207,7 +209,7 @@ def test_an_interrupted_build_leaves_no_stack(bb_store, tmp_path, token, sig):
     (ctx / "Dockerfile").write_text("FROM bb:1\nRUN sleep 60\n")
     proc = subprocess.Popen([sys.executable, "-m", "builder.cli", "--root", str(bb_store), "build", "--no-cache",
                              "--progress", "plain", str(ctx)], cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=default_signals)
     try:
         deadline = time.monotonic() + 30
         while not _stacks(token):

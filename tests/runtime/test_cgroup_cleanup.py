@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from corpus_paths import default_signals
+
 from corpus_paths import REPO
 
 # The owner: spawns `sleep 30` in a sandbox over a busybox-only rootfs, prints its cgroup dirs and
@@ -41,7 +43,7 @@ def rootfs(tmp_path):
 
 def _owner(rootfs: str) -> tuple[subprocess.Popen, int, list[str]]:
     proc = subprocess.Popen([sys.executable, "-c", OWNER, rootfs], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=default_signals)
     pid, *dirs = proc.stdout.readline().split()
     assert dirs and all(os.path.isdir(d) for d in dirs)
     return proc, int(pid), dirs
