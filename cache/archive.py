@@ -21,7 +21,7 @@ from .digest import canonical_json
 from .errors import DigestMismatch, StoreError
 from .extract import ExtractError, extract_tar
 from .fsutil import temp_name
-from .image import Descriptor, Image, now_iso
+from .image import BadDocument, Descriptor, Image, check_config, checked_descriptor, now_iso
 from .layers import Layer, store_layer
 from .reference import parse_reference
 
@@ -135,10 +135,21 @@ def _save_docker(store, items: list[tuple[str | None, Image]], tar: tarfile.TarF
 
 # --- reading ---
 
-def store_layer_stream(store, plain: BinaryIO, compression: str = "gzip") -> Layer:
+def store_layer_stream(store, plain: BinaryIO, compression: str = "gzip", source: str = "-") -> Layer:
     """Store an uncompressed tar stream as a layer blob (compressed), hashing both forms."""
     def copy(out: BinaryIO) -> None:
-        while chunk := plain.read(CHUNK):
+        while True:
+            try:
+                chunk = plain.read(CHUNK)
+            except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+                raise ArchiveError(f"{source}: cannot decompress: {str(err)[:200] or type(err).__name__}",
+                                   hint="the file is damaged or not what it claims to be") from None
+            except Exception as err:  # zstandard.ZstdError has no common base with the others
+                if type(err).__module__.startswith("zstd"):
+                    raise ArchiveError(f"{source}: cannot decompress: {err}") from None
+                raise
+            if not chunk:
+                return
             out.write(chunk)
     return store_layer(store, copy, compression)
 
@@ -147,7 +158,8 @@ def _open_archive(path: str) -> tarfile.TarFile:
     try:
         return tarfile.open(path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError) as err:
-        raise ArchiveError(f"{path}: not a tar archive ({err})", hint="give a file made by `save`, `docker save` or `podman save`") from None
+        reason = "; ".join(line.strip(" -") for line in str(err).splitlines() if line.strip())  # one line
+        raise ArchiveError(f"{path}: not a tar archive ({reason})", hint="give a file made by `save`, `docker save` or `podman save`") from None
 
 
 def _member(tar: tarfile.TarFile, name: str, path: str) -> BinaryIO:
@@ -161,6 +173,34 @@ def _member(tar: tarfile.TarFile, name: str, path: str) -> BinaryIO:
             raise ArchiveError(f"{path}: {name} is not a regular file in the archive")
         return tar.extractfile(m)
     raise ArchiveError(f"{path}: {name} is missing from the archive")
+
+
+def _parse(data: bytes, what: str, kind: type = dict):
+    """A JSON document from an archive: malformed, too deep, or of the wrong kind is one-line error."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError and the int-digits limit are ValueErrors
+        raise ArchiveError(f"{what}: not valid JSON ({str(err)[:200]})") from None
+    if not isinstance(doc, kind):
+        raise ArchiveError(f"{what}: a JSON {type(doc).__name__}, not {'an object' if kind is dict else 'a list'}")
+    return doc
+
+
+def _json_member(tar, name: str, path: str, kind: type = dict):
+    return _parse(_member(tar, name, path).read(), f"{path}: {name}", kind)
+
+
+def _checked(what: str, check, value):
+    try:
+        return check(value)
+    except BadDocument as err:
+        raise ArchiveError(f"{what}: {err}", hint="the archive is broken or was tampered with") from None
+
+
+def _list(value: object, what: str) -> list:
+    if not isinstance(value, list):
+        raise ArchiveError(f"{what}: expected a list, found {type(value).__name__}")
+    return value
 
 
 def load(store, path: str) -> list[tuple[str | None, Image]]:
@@ -192,20 +232,25 @@ def _put_blob_member(store, tar, path: str, desc: Descriptor, verify=None) -> No
 
 
 def _load_oci(store, tar, path: str) -> list[tuple[str | None, Image]]:
-    index = json.load(_member(tar, "index.json", path))
+    index = _json_member(tar, "index.json", path)
     out = []
-    for entry in index.get("manifests", []):
-        desc = Descriptor.from_json(entry)
+    for entry in _list(index.get("manifests"), f"{path}: index.json manifests"):
+        desc = _checked(f"{path}: index.json", checked_descriptor, entry)
         if desc.media_type in mt.INDEXES:
             # docker save (containerd store) names a multi-platform index: keep this host's image
             _put_blob_member(store, tar, path, desc)
             desc = _platform_manifest(store, desc, path)
         _put_blob_member(store, tar, path, desc)
-        manifest = store.get_json(desc.digest)
-        config_desc = Descriptor.from_json(manifest.get("config", {}))
+        where = f"{path}: manifest {desc.digest}"
+        manifest = _parse(store.blobs.get(desc.digest), where)
+        if manifest.get("mediaType", mt.OCI_MANIFEST) not in mt.MANIFESTS:
+            raise ArchiveError(f"{where}: media type {str(manifest.get('mediaType'))[:80]!r} is not an image manifest")
+        config_desc = _checked(f"{where}: config", checked_descriptor, manifest.get("config"))
+        layers = [_checked(f"{where}: layer", checked_descriptor, d) for d in _list(manifest.get("layers"), f"{where}: layers")]
         _put_blob_member(store, tar, path, config_desc)
-        diff_ids = (store.get_json(config_desc.digest).get("rootfs") or {}).get("diff_ids") or []
-        layers = [Descriptor.from_json(d) for d in manifest.get("layers", [])]
+        config = _checked(f"{path}: config {config_desc.digest}", check_config,
+                          _parse(store.blobs.get(config_desc.digest), f"{path}: config {config_desc.digest}"))
+        diff_ids = config["rootfs"]["diff_ids"]
         if len(diff_ids) != len(layers):
             raise ArchiveError(f"{path}: manifest {desc.digest} lists {len(layers)} layers but its config {len(diff_ids)} diff_ids")
         for diff_id, layer in zip(diff_ids, layers):
@@ -222,10 +267,14 @@ def _platform_manifest(store, index_desc: Descriptor, path: str) -> Descriptor:
     from .image import host_architecture
     from .platforms import matches
 
-    index = store.get_json(index_desc.digest)
-    for m in index.get("manifests", []):
-        if m.get("mediaType") in mt.MANIFESTS and matches(m.get("platform") or {}, None):
-            return Descriptor.from_json(m)
+    where = f"{path}: index {index_desc.digest}"
+    index = _parse(store.blobs.get(index_desc.digest), where)
+    for m in _list(index.get("manifests"), f"{where}: manifests"):
+        desc = _checked(where, checked_descriptor, m)
+        if desc.media_type in mt.MANIFESTS and isinstance(desc.platform, dict) \
+                and all(isinstance(v, str) for k, v in desc.platform.items() if k in ("os", "architecture", "variant")) \
+                and matches(desc.platform, None):
+            return desc
     raise ArchiveError(f"{path}: index {index_desc.digest} has no linux/{host_architecture()} image")
 
 
@@ -246,14 +295,21 @@ def _ref_from_annotations(ann: dict) -> str | None:
 
 def _load_docker(store, tar, path: str) -> list[tuple[str | None, Image]]:
     out = []
-    for item in json.load(_member(tar, "manifest.json", path)):
+    for item in _json_member(tar, "manifest.json", path, list):
+        if not isinstance(item, dict) or not isinstance(item.get("Config"), str):
+            raise ArchiveError(f"{path}: manifest.json: an entry without a Config file name: {json.dumps(item)[:200]}")
+        names = _list(item.get("Layers"), f"{path}: manifest.json Layers of {item['Config']}")
+        tags = item.get("RepoTags") or [None]
+        if not all(isinstance(x, str) for x in names) or not isinstance(tags, list) \
+                or not all(isinstance(t, str) or t is None for t in tags):
+            raise ArchiveError(f"{path}: manifest.json: Layers and RepoTags of {item['Config']} must be lists of names")
         raw_config = _member(tar, item["Config"], path).read()
-        config = json.loads(raw_config)
+        config = _checked(f"{path}: {item['Config']}", check_config, _parse(raw_config, f"{path}: {item['Config']}"))
         config_desc = store.blobs.put_bytes(raw_config, mt.OCI_CONFIG)
-        expected = config.get("rootfs", {}).get("diff_ids", [])
+        expected = config["rootfs"]["diff_ids"]
         layers = []
-        for i, name in enumerate(item.get("Layers", [])):
-            layer = store_layer_stream(store, decompress_reader(_peekable(_member(tar, name, path))))
+        for i, name in enumerate(names):
+            layer = store_layer_stream(store, decompress_reader(_peekable(_member(tar, name, path))), source=f"{path}: {name}")
             if i >= len(expected) or layer.diff_id != expected[i]:
                 raise ArchiveError(f"{path}: layer {name} has diff_id {layer.diff_id}, but the config says "
                                    f"{expected[i] if i < len(expected) else 'nothing'}")
@@ -262,7 +318,6 @@ def _load_docker(store, tar, path: str) -> list[tuple[str | None, Image]]:
             raise ArchiveError(f"{path}: {item['Config']} lists {len(expected)} diff_ids but the archive {len(layers)} layers")
         manifest = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config_desc.to_json(), "layers": layers}
         img = store.commit(Image(manifest, config, None, raw_config), source=path)
-        tags = item.get("RepoTags") or [None]
         out += [(parse_reference(t).name if t else None, img) for t in tags]
     return out
 
@@ -275,7 +330,7 @@ def import_rootfs(store, fileobj: BinaryIO, ref: str | None = None, *, source: s
                   changes: dict | None = None) -> Image:
     """A plain filesystem tarball (maybe compressed) as a one-layer image."""
     plain = decompress_reader(_peekable(fileobj))
-    layer = store_layer_stream(store, plain)
+    layer = store_layer_stream(store, plain, source=source)
     _check_is_tar(store, layer, source)
     created = now_iso()
     img = Image.empty().with_fields(created=created).with_layer(

@@ -271,8 +271,9 @@ def extract_tar(fileobj: BinaryIO, dest: str, *, whiteouts: str = "overlay", max
     try:
         # tarfile re-slices its stream buffer on every read: a modest buffer keeps that copy cheap.
         with tarfile.open(fileobj=fileobj, mode="r|", bufsize=STREAM_BUFSIZE) as tar:
-            for m in tar:
+            while (m := tar.next()) is not None:
                 ex.member(tar, m)
+                tar.members.clear()  # stream mode keeps every TarInfo: a million-entry layer held them all
         ex.finish()
     except ExtractError:
         ex.undo()

@@ -239,6 +239,71 @@ class Image:
         return self._with(mutate)
 
 
+class BadDocument(ValueError):
+    """A manifest, index or config from outside (an archive, a registry) whose shape is wrong."""
+
+
+_STR_LISTS = ("Env", "Cmd", "Entrypoint", "Shell", "OnBuild")
+_STRS = ("User", "WorkingDir", "StopSignal")
+_MAPS = ("ExposedPorts", "Volumes", "Labels", "Healthcheck")
+
+
+def checked_descriptor(d: object) -> Descriptor:
+    """A descriptor from foreign JSON, checked (what Docker's Go types would refuse, refused):
+    raises BadDocument naming what is wrong."""
+    from .digest import _SHA256
+
+    if not isinstance(d, dict):
+        raise BadDocument(f"a descriptor must be an object, not {type(d).__name__}")
+    digest, size, media_type = d.get("digest"), d.get("size"), d.get("mediaType", "")
+    if not isinstance(digest, str) or not _SHA256.match(digest):
+        raise BadDocument(f"descriptor digest {str(digest)[:80]!r} is not sha256:<64 hex>")
+    if type(size) is not int or not 0 <= size < 1 << 63:
+        raise BadDocument(f"descriptor {digest}: size {str(size)[:40]!r} is not a byte count")
+    if not isinstance(media_type, str):
+        raise BadDocument(f"descriptor {digest}: mediaType is not a string")
+    for key in ("annotations", "platform"):
+        if d.get(key) is not None and not isinstance(d[key], dict):
+            raise BadDocument(f"descriptor {digest}: {key} is not an object")
+    return Descriptor.from_json(d)
+
+
+def check_config(config: object) -> dict:
+    """An image config from outside, checked where pybuild reads it (rootfs, history, the config
+    section's typed fields); raises BadDocument. Returns it."""
+    from .digest import _SHA256
+
+    if not isinstance(config, dict):
+        raise BadDocument(f"the config is a JSON {type(config).__name__}, not an object")
+    rootfs = config.get("rootfs")
+    if not isinstance(rootfs, dict) or not isinstance(rootfs.get("diff_ids"), list):
+        raise BadDocument("the config has no rootfs.diff_ids list")
+    if not all(isinstance(x, str) and _SHA256.match(x) for x in rootfs["diff_ids"]):
+        raise BadDocument("the config's rootfs.diff_ids are not all sha256 digests")
+    history = config.get("history")
+    if history is not None and not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
+        raise BadDocument("the config's history is not a list of objects")
+    for key in ("created", "os", "architecture", "variant", "author"):
+        if config.get(key) is not None and not isinstance(config[key], str):
+            raise BadDocument(f"the config's {key} is not a string")
+    section = config.get("config")
+    if section is None:
+        return config
+    if not isinstance(section, dict):
+        raise BadDocument("the config's config section is not an object")
+    for key in _STR_LISTS:
+        v = section.get(key)
+        if v is not None and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            raise BadDocument(f"the config's {key} is not a list of strings")
+    for key in _STRS:
+        if section.get(key) is not None and not isinstance(section[key], str):
+            raise BadDocument(f"the config's {key} is not a string")
+    for key in _MAPS:
+        if section.get(key) is not None and not isinstance(section[key], dict):
+            raise BadDocument(f"the config's {key} is not an object")
+    return config
+
+
 def _oci_layer_type(media_type: str) -> str:
     if media_type in (mt.DOCKER_LAYER_GZIP, mt.DOCKER_LAYER_FOREIGN):
         return mt.OCI_LAYER_GZIP

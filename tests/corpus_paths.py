@@ -28,3 +28,22 @@ def default_signals() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def busybox_base_tar() -> str:
+    """The conformance suite's busybox-static base tarball (tests/conformance/base.py makes and
+    caches it), for tests that want a tiny real image; skips the test where it cannot be made."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    sys.path.insert(0, str(REPO / "tests" / "conformance"))
+    try:
+        from base import base_tar_path
+
+        return base_tar_path()
+    except (OSError, subprocess.CalledProcessError) as err:
+        pytest.skip(f"no busybox base: {err}")
+    finally:
+        sys.path.pop(0)

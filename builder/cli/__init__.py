@@ -146,3 +146,34 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("pybuild: interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as err:
+        import errno
+
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"pybuild: error: {_no_space(err, argv)}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _no_space(err: OSError, argv: list[str]) -> str:
+    """A full disk (or quota) is the user's to fix: one line naming the store (or the file outside it)."""
+    import errno
+
+    root, i = None, 0
+    while i < _first_word(argv):
+        if argv[i] == "--root" and i + 1 < len(argv):
+            root = argv[i + 1]
+        elif argv[i].startswith("--root="):
+            root = argv[i].partition("=")[2]
+        i += 1
+    store = Options(root=root).store_root()
+    what = "disk quota exceeded" if err.errno == errno.EDQUOT else "no space left on device"
+    name = os.path.abspath(err.filename) if isinstance(err.filename, str) else None
+    if name and os.path.commonpath([name, store]) != store:
+        return f"{what} writing {name} (free space there, then run the command again)"
+    return (f"{what} in the store {store} (free space on its filesystem, e.g. `pybuild system prune`, "
+            f"or use another --root; then run the command again: what was half-written is swept)")

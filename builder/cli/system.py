@@ -44,7 +44,8 @@ def check(ctx: typer.Context) -> None:
 @system_app.command("prune")
 def prune(ctx: typer.Context,
           all_: bool = typer.Option(False, "-a", "--all", help="Also every image no container uses."),
-          build_cache: bool = typer.Option(False, "--build-cache", help="Also drop the build-cache index.")) -> None:
+          build_cache: bool = typer.Option(False, "--build-cache", help="Also drop the build-cache index."),
+          force: bool = typer.Option(False, "-f", "--force", help="Accepted as docker's (pybuild never asks).")) -> None:
     """Remove <none> images, unreachable blobs and unpacked layers (gc)."""
     from cache import gc
 

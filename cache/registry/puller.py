@@ -20,7 +20,7 @@ from grammar.errors import PybuildError
 from .. import mediatypes as mt
 from ..errors import DigestMismatch, SizeMismatch
 from ..fsutil import temp_name
-from ..image import Descriptor, Image
+from ..image import BadDocument, Descriptor, Image, check_config, checked_descriptor
 from ..reference import parse_reference
 from .errors import RegistryError
 from .transport import ATTEMPTS, BACKOFF_START, Client, scope
@@ -65,7 +65,11 @@ def pull(store, ref: str, platform: str | None = None, progress: Progress | None
     fetch_blob(store, client, r.repository, config_desc, progress, what="config")
     config_bytes = store.blobs.get(config_desc.digest)
     config = _json(config_bytes, f"{client.where(r.repository)} config {config_desc.digest}")
-    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    try:
+        diff_ids = check_config(config)["rootfs"]["diff_ids"]
+    except BadDocument as err:
+        raise RegistryError(f"{client.where(r.repository)}: config {config_desc.digest}: {err}",
+                            hint="the image is broken; ask its publisher") from None
     if len(diff_ids) != len(layers):
         raise RegistryError(f"{client.where(r.repository)}: manifest {digest} lists {len(layers)} layers "
                             f"but its config {len(diff_ids)} diff_ids", hint="the image is broken; ask its publisher")
@@ -92,11 +96,17 @@ def pull(store, ref: str, platform: str | None = None, progress: Progress | None
 
 def fetch_manifest(client: Client, repository: str, reference: str) -> tuple[bytes, str, str]:
     """(bytes, media type, digest) of a manifest or index, verified as the module says."""
+    import urllib3
+
     where = client.where(repository)
     resp = client.request("GET", f"/v2/{repository}/manifests/{reference}", scopes=[scope(repository)],
                           headers={"Accept": MANIFEST_ACCEPT}, stream=True, what=f"manifest {reference}")
     with resp:
-        raw = resp.raw.read(MANIFEST_MAX + 1, decode_content=True)
+        try:
+            raw = resp.raw.read(MANIFEST_MAX + 1, decode_content=True)
+        except (OSError, urllib3.exceptions.HTTPError) as err:  # a Content-Length that lies, a cut
+            raise RegistryError(f"{where}: manifest {reference}: the body was cut ({type(err).__name__})",
+                                hint="try again; if it persists, the registry is broken") from None
         header_digest = resp.headers.get("Docker-Content-Digest", "")
         content_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
     if len(raw) > MANIFEST_MAX:
@@ -118,6 +128,9 @@ def select_platform(index: dict, platform: str | None, where: str) -> Descriptor
     offered = []
     for m in _list(index.get("manifests", []), where):
         p = (m.get("platform") if isinstance(m, dict) else None) or {}
+        if not isinstance(p, dict) or not all(isinstance(p.get(k), (str, type(None)))
+                                              for k in ("os", "architecture", "variant")):
+            p = {}   # a platform of the wrong shape names no platform
         offered.append("/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x))
         if p.get("os") and matches(p, platform):
             return descriptor(m, where)
@@ -214,14 +227,8 @@ def _download(client: Client, repository: str, desc: Descriptor, tmp: str, progr
 
 def descriptor(d: object, where: str) -> Descriptor:
     """A descriptor from a registry's JSON, checked: a malformed one is an error, not a traceback."""
-    from ..digest import check_digest
-
     try:
-        desc = Descriptor.from_json(d)  # type: ignore[arg-type]
-        check_digest(desc.digest)
-        if desc.size < 0:
-            raise ValueError(desc.size)
-        return desc
+        return checked_descriptor(d)
     except (KeyError, TypeError, ValueError, AttributeError, PybuildError):
         raise RegistryError(f"{where}: malformed descriptor {json.dumps(d)[:200]}",
                             hint="the image is broken; ask its publisher") from None
@@ -236,7 +243,7 @@ def _list(value: object, where: str) -> list:
 def _json(raw: bytes, what: str) -> dict:
     try:
         doc = json.loads(raw)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise RegistryError(f"{what}: not valid JSON ({err})") from None
     if not isinstance(doc, dict):
         raise RegistryError(f"{what}: not a JSON object")

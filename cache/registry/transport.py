@@ -9,6 +9,7 @@ by the caller (push restarts the upload).
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Callable, Iterable
@@ -21,6 +22,8 @@ BACKOFF_START = 0.2     # seconds; doubled after each failed attempt
 BACKOFF_MAX = 5.0
 RETRY_AFTER_MAX = 60.0
 TIMEOUT = (10, 60)      # connect, read (between bytes)
+TOKEN_MAX = 1 << 20     # a token answer, or an error body, read into memory: larger is an attack
+ERROR_BODY_MAX = 64 << 10
 USER_AGENT = "pybuild/0.1"
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"|(\w+)=([^,\s]+)')
 
@@ -124,6 +127,12 @@ class Client:
                 self._backoff(delay, attempt if retry else ATTEMPTS)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue
+            except requests.exceptions.TooManyRedirects:
+                raise RegistryError(f"{self.where(_repository_of(path))}: {what}: too many redirects",
+                                    hint="the registry (or a proxy) redirects in a loop") from None
+            except requests.exceptions.RequestException as err:  # an invalid header, URL or answer
+                raise RegistryError(f"{self.where(_repository_of(path))}: {what}: {type(err).__name__}: "
+                                    f"{str(err)[:200]}") from None
             self._scheme_known = True
             if resp.status_code == 401 and not authed_once:
                 resp.close()
@@ -201,6 +210,7 @@ class Client:
 
     def _fetch_token(self, scopes: tuple[str, ...]) -> tuple[str, float]:
         import requests
+        import urllib3
 
         params = {"service": self._challenge.get("service", "")} if self._challenge.get("service") else {}
         wanted = list(scopes) or ([self._challenge["scope"]] if self._challenge.get("scope") else [])
@@ -208,7 +218,7 @@ class Client:
         auth = (self.creds.username, self.creds.password) if self.creds else None
         realm = self._challenge["realm"]
         try:
-            resp = self.session.get(realm, params=query, auth=auth, timeout=TIMEOUT, verify=self.verify)
+            resp = self.session.get(realm, params=query, auth=auth, timeout=TIMEOUT, verify=self.verify, stream=True)
         except requests.exceptions.RequestException as err:
             raise AuthError(f"{self.where()}: cannot reach the token service {realm}: {type(err).__name__}") from None
         if resp.status_code in (401, 403):
@@ -218,12 +228,19 @@ class Client:
         if resp.status_code != 200:
             raise AuthError(f"{self.where()}: token service {realm}: {resp.status_code} {resp.reason}")
         try:
-            doc = resp.json()
-        except ValueError:
+            with resp:
+                body = resp.raw.read(TOKEN_MAX + 1, decode_content=True)
+            if len(body) > TOKEN_MAX:
+                raise AuthError(f"{self.where()}: token service {realm} answered more than {TOKEN_MAX} bytes")
+            doc = json.loads(body)
+        except (ValueError, RecursionError, OSError, requests.exceptions.RequestException,
+                urllib3.exceptions.HTTPError):
             raise AuthError(f"{self.where()}: token service {realm} answered no JSON") from None
-        token = doc.get("token") or doc.get("access_token")
+        token = (doc.get("token") or doc.get("access_token")) if isinstance(doc, dict) else None
         if not token:
             raise AuthError(f"{self.where()}: token service {realm} answered no token")
+        if not isinstance(token, str) or not token.isprintable() or " " in token:
+            raise AuthError(f"{self.where()}: token service {realm} answered a token that is not a token string")
         # expires_in defaults to 60 s (the token spec); renewed a little early (a tenth, at most 5 s)
         try:
             lifetime = max(float(doc.get("expires_in") or 60), 1.0)
@@ -236,7 +253,7 @@ class Client:
     def ping(self) -> None:
         """GET /v2/ with auth: proves the registry speaks v2 and accepts the credentials."""
         try:
-            self.request("GET", "/v2/", what="GET /v2/")
+            self.request("GET", "/v2/", what="GET /v2/", stream=True).close()  # its body is not read
         except NotFound:
             raise RegistryError(f"{self.registry}: no registry API here (GET /v2/ answered 404)",
                                 hint="check the host and port: pybuild speaks the OCI distribution API v2") from None
@@ -282,8 +299,12 @@ def _retry_after(value: str | None) -> float | None:
 def _error_detail(resp) -> str:
     """The first message of a distribution error body ({"errors": [{code, message}]}), if any."""
     try:
-        errors = resp.json().get("errors") or []
-    except (ValueError, AttributeError):
+        if getattr(resp, "_content", False) is False:   # a streamed body: read only its head
+            body = resp.raw.read(ERROR_BODY_MAX, decode_content=True)
+        else:
+            body = resp.content[:ERROR_BODY_MAX]
+        errors = json.loads(body).get("errors") or []
+    except Exception:  # noqa: BLE001 - any body at all (cut, endless, not JSON, too deep): no detail
         return ""
     if errors and isinstance(errors[0], dict):
         e = errors[0]

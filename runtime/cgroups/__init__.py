@@ -184,6 +184,15 @@ def reopen(dirs, explain: Callable[[str], None] | None = None, root: str = "/pro
     return Cgroups(drivers, explain)
 
 
+def find(cid: str, parent: str | None = None, root: str = "/proc/self/mountinfo") -> list[str]:
+    """The existing directories of sandbox `cid` (`pybuild/<cid>` or `<parent>/<cid>`), by name: what a
+    process killed after it made them, but before it recorded them, left."""
+    if not _ID.match(cid):
+        return []
+    rel = _relative(parent) + "/" + cid
+    return [path for h in find_hierarchies(root) if os.path.isdir(path := os.path.join(h.mountpoint, rel))]
+
+
 def _relative(parent: str | None) -> str:
     if parent is None:
         return "pybuild"

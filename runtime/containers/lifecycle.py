@@ -17,10 +17,12 @@ LIVE = ("starting", "running", "paused")
 
 
 def cgroups_of(c: Container):
-    """The container's cgroups, as its sandbox made and its monitor recorded them."""
-    from runtime.cgroups import reopen
+    """The container's cgroups, as its sandbox made and its monitor recorded them; before they are
+    recorded (a monitor killed while it starts the container), found by their name, the container id."""
+    from runtime.cgroups import find, reopen
 
-    return reopen([d for d in c.state.cgroups if os.path.isdir(d)])
+    dirs = c.state.cgroups or find(c.id, c.config.cgroup_parent)
+    return reopen([d for d in dirs if os.path.isdir(d)])
 
 
 def _signal_pid1(c: Container, sig: int) -> None:

@@ -52,8 +52,14 @@ def proc_start_time(pid: int) -> int:
 
 
 def process_alive(pid: int, start: int) -> bool:
+    """pid is still that process, and not a zombie: a monitor killed with -9 stays one until the
+    host's PID 1 reaps it (late, or never where PID 1 is not an init), and it is dead all the same."""
+    if pid <= 0:
+        return False
     try:
-        return pid > 0 and proc_start_time(pid) == start
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[0] not in ("Z", "X") and int(fields[19]) == start
     except (OSError, ValueError, IndexError):
         return False
 
@@ -307,4 +313,5 @@ def build_spec(c: Container, rootfs: str, stdio: dict[str, int]):
                        stderr=stdio["stderr"], tty=cfg.tty, readonly_rootfs=cfg.read_only,
                        cap_add=list(cfg.cap_add), cap_drop=list(cfg.cap_drop), privileged=cfg.privileged,
                        seccomp=cfg.seccomp,
-                       init=cfg.init, cgroup_parent=cfg.cgroup_parent)
+                       init=cfg.init, cgroup_parent=cfg.cgroup_parent,
+                       cgroup_id=c.id)  # pybuild/<id>, as Docker's cgroupfs: found by name if never recorded

@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from corpus_paths import default_signals
+from corpus_paths import busybox_base_tar, default_signals
 
 from corpus_paths import REPO
 
@@ -36,14 +36,7 @@ def _pb(root, *args, **kw):
 @pytest.fixture(scope="module")
 def bb_store(tmp_path_factory):
     """A store holding bb:1, the conformance suite's busybox base, imported with `pybuild import`."""
-    sys.path.insert(0, str(REPO / "tests" / "conformance"))
-    try:
-        from base import base_tar_path
-        tar = base_tar_path()
-    except (OSError, subprocess.CalledProcessError) as err:
-        pytest.skip(f"no busybox base: {err}")
-    finally:
-        sys.path.pop(0)
+    tar = busybox_base_tar()
     root = tmp_path_factory.mktemp("netbb") / "store"
     out = _pb(root, "import", tar, "bb:1")
     assert out.returncode == 0, out.stderr
@@ -51,15 +44,9 @@ def bb_store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def deb_store(tmp_path_factory, base_tarball):
+def deb_store(base_dir):
     """A store holding debian:bookworm (the cached debootstrap base): perl, to open a unix socket."""
-    from cache.archive import import_rootfs
-    from cache.store import Store
-
-    root = tmp_path_factory.mktemp("netdeb") / "store"
-    with open(base_tarball, "rb") as f:
-        import_rootfs(Store.open(str(root)), f, ref="debian:bookworm")
-    return root
+    return base_dir
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from corpus_paths import busybox_base_tar
+
 REPO = Path(__file__).resolve().parents[2]
 PYBUILD = [sys.executable, "-m", "builder.cli"] if not (REPO / ".venv/bin/pybuild").exists() else [str(REPO / ".venv/bin/pybuild")]
 
@@ -30,14 +32,7 @@ def _context(path: Path, base: str, n: int, tail: str = "") -> Path:
 
 @pytest.fixture
 def busybox_base(tmp_path):
-    sys.path.insert(0, str(REPO / "tests" / "conformance"))
-    try:
-        from base import base_tar_path
-        tar = base_tar_path()
-    except (OSError, subprocess.CalledProcessError) as err:
-        pytest.skip(f"no busybox base: {err}")
-    finally:
-        sys.path.pop(0)
+    tar = busybox_base_tar()
     root = tmp_path / "store"
     out = _pb(root, "import", tar, "bb:1")
     assert out.returncode == 0, out.stderr
