@@ -47,3 +47,21 @@ def busybox_base_tar() -> str:
         pytest.skip(f"no busybox base: {err}")
     finally:
         sys.path.pop(0)
+
+
+def cli_runner(root: str):
+    """pb("run", "--rm", ...) -> CompletedProcess of the real CLI on the store at `root` (the
+    runner's and the hostile suite's `pb` fixtures); pb.root and pb.argv for tests that Popen."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "builder.cli", "--root", root]
+
+    def run(*args: str, check: bool = False, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+        out = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, **kw)
+        if check and out.returncode != 0:
+            raise AssertionError(f"{[*argv, *args]} -> {out.returncode}\n{out.stdout}\n{out.stderr}")
+        return out
+    run.root = root
+    run.argv = argv
+    return run

@@ -7,11 +7,12 @@ Each test file adds its own attackers; this file stays small and shared."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from corpus_paths import cli_runner
 
 REPO = Path(__file__).resolve().parents[2]
 CONFORMANCE = REPO / "tests" / "conformance"
@@ -54,15 +55,7 @@ def hostile_store(tmp_path_factory, busybox_tar) -> str:
 @pytest.fixture()
 def pb(hostile_store):
     """pb("run", "--rm", ...) -> CompletedProcess of the real CLI on the hostile store."""
-    def run(*args: str, check: bool = False, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "builder.cli", "--root", hostile_store, *args]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, **kw)
-        if check and out.returncode != 0:
-            raise AssertionError(f"{cmd} -> {out.returncode}\n{out.stdout}\n{out.stderr}")
-        return out
-    run.root = hostile_store
-    run.argv = [sys.executable, "-m", "builder.cli", "--root", hostile_store]
-    return run
+    return cli_runner(hostile_store)
 
 
 @pytest.fixture()

@@ -4,13 +4,12 @@ the real CLI in a subprocess against that store."""
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+
+from corpus_paths import cli_runner
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,15 +74,7 @@ def store_root(tmp_path_factory, base_tarball) -> str:
 @pytest.fixture()
 def pb(store_root):
     """pb("run", "--rm", ...) -> CompletedProcess of the real CLI on the test store."""
-    def run(*args: str, check: bool = False, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "builder.cli", "--root", store_root, *args]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, **kw)
-        if check and out.returncode != 0:
-            raise AssertionError(f"{cmd} -> {out.returncode}\n{out.stdout}\n{out.stderr}")
-        return out
-    run.root = store_root
-    run.argv = [sys.executable, "-m", "builder.cli", "--root", store_root]
-    return run
+    return cli_runner(store_root)
 
 
 @pytest.fixture()
