@@ -43,6 +43,14 @@ def private_dockerd(anchors: str) -> Iterator[bool]:
             subprocess.run(["bash", script, "stop"], capture_output=True)  # also after a half start
 
 
+def docker_client(anchors: str) -> tuple[str, dict[str, str]]:
+    """The docker client env.sh names and an environment pointing it at the private dockerd."""
+    out = subprocess.run(["bash", "-c", f'. "{anchors}/env.sh" && echo "$DOCKER_HOST" && echo "$DOCKER"'],
+                         capture_output=True, text=True, check=True)
+    host, docker = out.stdout.split()
+    return docker, {**os.environ, "DOCKER_HOST": host}
+
+
 def remove_empty_tree(name: str, attempts: int = 50) -> list[str]:
     """rmdir every directory of /sys/fs/cgroup/*/<name> (an emptied cgroup can take a moment)."""
     removed = []

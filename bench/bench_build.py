@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from anchors_cleanup import anchors_cleaned_up, private_dockerd  # noqa: E402
 BENCH = Path("/var/cache/pybuild-bench")
-ANCHORS = Path("/work/shared/anchors")
+ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors"  # ../shared beside the repository
 WORK = BENCH / "pybuild-bench-build"
 BASE_REF = "localhost/debian:bookworm-min"
 PYBUILD = [str(REPO / ".venv" / "bin" / "pybuild"), "--root", str(WORK / "store")]

@@ -15,7 +15,7 @@ import pytest
 from builder.build import BuildOptions, build
 
 pytestmark = [pytest.mark.root, pytest.mark.namespaces, pytest.mark.interop, pytest.mark.debootstrap]
-ANCHORS = Path("/work/shared/anchors")
+ANCHORS = Path(__file__).resolve().parents[3] / "shared" / "anchors"  # ../shared beside the repository
 BASE = "localhost/debian:bookworm-min"
 DOCKERFILE = f"""FROM {BASE}
 ENV GREETING=hi

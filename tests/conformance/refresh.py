@@ -1,6 +1,7 @@
-"""Re-derive the golden files from a live BuildKit (the anchors' private dockerd).
+"""Re-derive the golden files from a live BuildKit (the anchors' private dockerd, which this script
+starts and stops itself, as the benches do; afterwards the cgroup parents dockerd and BuildKit leave
+behind (/pybuild-bench-docker) are removed: bench/anchors_cleanup.py).
 
-    ../shared/anchors/dockerd.sh start && . ../shared/anchors/env.sh
     .venv/bin/python tests/conformance/refresh.py            # every case (2 at a time)
     .venv/bin/python tests/conformance/refresh.py --only NAME [NAME...]
     .venv/bin/python tests/conformance/refresh.py --check    # rebuild all; report goldens that differ
@@ -14,7 +15,13 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+ANCHORS = os.path.join(os.path.dirname(REPO), "shared", "anchors")
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "bench"))
+
+from anchors_cleanup import anchors_cleaned_up, docker_client, private_dockerd  # noqa: E402
 
 import golden  # noqa: E402
 from base import base_digest, base_tar_path  # noqa: E402
@@ -34,9 +41,17 @@ def main() -> int:
     ap.add_argument("--missing", action="store_true", help="only cases without a (current) golden file")
     ap.add_argument("-j", type=int, default=2)
     opts = ap.parse_args()
-    if not os.environ.get("DOCKER_HOST"):
-        print("refresh: DOCKER_HOST is not set: run `. ../shared/anchors/env.sh` after dockerd.sh start", file=sys.stderr)
-        return 2
+    with anchors_cleaned_up(), private_dockerd(ANCHORS) as up:
+        if not up:
+            print(f"refresh: the anchors' dockerd did not start (set them up: {ANCHORS}/setup-anchors.sh)",
+                  file=sys.stderr)
+            return 2
+        docker, env = docker_client(ANCHORS)
+        os.environ.update(DOCKER_HOST=env["DOCKER_HOST"])
+        return _refresh(opts, docker)
+
+
+def _refresh(opts, docker: str) -> int:
     cases = [c for c in all_cases() if not opts.only or c.name in opts.only]
     if opts.missing:
         def stale(c):
@@ -46,7 +61,7 @@ def main() -> int:
                 return True
             return g is None or g.get("input") != c.input_hash()
         cases = [c for c in cases if stale(c)]
-    tool = BuildKit(no_cache=opts.check)   # a check rebuilds everything, or it checks nothing
+    tool = BuildKit(docker, no_cache=opts.check)   # a check rebuilds everything, or it checks nothing
     version, base = tool.version(), base_digest(base_tar_path())
     bad = 0
 

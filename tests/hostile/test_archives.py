@@ -265,16 +265,20 @@ def test_block_device_in_a_layer_is_kept_but_cannot_be_opened(box, record, busyb
 
 
 def _docker():
-    env = REPO.parent / "shared" / "anchors" / "env.sh"
-    if not env.exists():
+    anchors = REPO.parent / "shared" / "anchors"
+    if not (anchors / "env.sh").exists():
         pytest.skip("no anchors' dockerd here")
-    out = subprocess.run(["bash", "-c", f". {env} && echo $DOCKER_HOST && echo $DOCKER"], capture_output=True, text=True)
-    host, docker = out.stdout.split()
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from anchors_cleanup import docker_client
+    finally:
+        sys.path.pop(0)
+    docker, env = docker_client(str(anchors))
     probe = subprocess.run([docker, "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True,
-                           env={**os.environ, "DOCKER_HOST": host}, timeout=20)
+                           env=env, timeout=20)
     if probe.returncode != 0:
         pytest.skip(f"the anchors' dockerd does not answer: {probe.stderr.strip()}")
-    return docker, {**os.environ, "DOCKER_HOST": host}
+    return docker, env
 
 
 @pytest.mark.root
