@@ -66,6 +66,10 @@ class Case:
     build_args: tuple[tuple[str, str], ...] = ()
     target: str | None = None
     rule: str = ""              # what the case pins down, in one line (the README table)
+    # Hand cases say whether BuildKit must refuse them, so a case meant to build that BuildKit
+    # refuses for another reason (a missing tool in the base) cannot pass as "both failed".
+    # None: not said (generated and corpus cases, where either answer is the answer).
+    fails: bool | None = None
 
     def input_hash(self) -> str:
         """What the golden answer was made from: changing the case makes its golden stale."""

@@ -47,6 +47,10 @@ def test_matches_buildkit(pybuild, case, tmp_path):
     assert expected["input"] == case.input_hash(), f"{case.name}: the case changed since its golden: refresh it"
     actual = run_case(pybuild, case, keep_dir=str(tmp_path))
     want = expected["result"]
+    if case.fails is not None:  # the case's own intent, so a base missing a tool cannot hide a case
+        assert bool(want.get("error")) == case.fails, (
+            f"BuildKit {'built' if case.fails else 'refused'} this case, which is meant to "
+            f"{'fail' if case.fails else 'build'}: fix the case ({want.get('message', '')})")
     if case.name in LOOSER:
         assert not actual.get("error"), f"{LOOSER[case.name]}; pybuild failed: {actual.get('message')}"
         return
