@@ -1,5 +1,6 @@
 """Build-cache keys: xxh3-128 over the parent key, the expanded instruction, the args it reads and,
-for COPY/ADD, each source's relative path, mode, owner as applied and content (never mtime).
+for COPY/ADD, each source's relative path, mode and content (never mtime) and --chown as written
+(expanded: the ids it names follow from the image, which the parent key covers).
 
 `explain` keeps the parts of a key, so `--explain-cache` can say which one differs from the last
 build's key for the same step (which file changed, which arg, or that an earlier step missed).

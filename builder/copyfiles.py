@@ -54,10 +54,11 @@ class Request:
     patterns: list[str]
     dest: str                                   # as written (expanded), relative to workdir
     workdir: str = "/"
-    owner: tuple[int, int] | None = None        # --chown
+    owner: tuple[int, int] | None = None        # --chown, resolved to ids
     chmod: int | None = None
     unpack: bool = False                        # ADD: local tars are extracted
     parents: bool = False                       # COPY --parents: keep the path from the source root
+    chown: str = ""                             # --chown as written (expanded), before resolving
     _links: dict = field(default_factory=dict)  # (dev, ino) -> path written: hardlinks kept
 
 

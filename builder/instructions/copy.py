@@ -1,9 +1,10 @@
 """COPY and ADD: the cache key from the sources' content, and on a miss the files written into the
 merged view of the parent image by builder/copyfiles.py, where the rules themselves live.
 
-The key covers each source file's path, mode and content (never its mtime) and --chown as applied;
-for `--from` it covers the source stage's or image's layers (their diff_ids), so a cached COPY
---from never reads, mounts or extracts the stage.
+The key covers each source file's path, mode and content (never its mtime) and --chown as written
+(expanded): what it resolves to is fixed by the image, which the parent key covers, so the image's
+passwd/group are read only on a miss. For `--from` the key covers the source stage's or image's
+layers (their diff_ids), so a cached COPY --from never reads, mounts or extracts the stage.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def apply(build, state, ins):
         copyfiles.copy(root, source(view_roots), req, is_archive=is_tar)
 
     parts = KeyParts(state.key, ins.original.strip(), (), files, _owner_text(req))
-    make = _maker(build, state, ins, change, views=views)
+    make = _maker(build, state, ins, change, views=views, req=req)
     created_by = f"{ins.keyword.upper()} {' '.join(patterns)} {req.dest}"
     return build.layer(state, ins, parts, make, created_by)
 
@@ -54,22 +55,24 @@ def apply(build, state, ins):
 def _request(build, state, ins, patterns) -> Request:
     dest = build.expand(state, ins.dest)
     chown = build.expand(state, ins.chown) if ins.chown else ""
-    owner = owners.resolve(build.store, state.image, chown) if chown else None
     mode = int(ins.chmod, 8) if ins.chmod else None
     workdir = state.image.config_section.get("WorkingDir") or "/"
-    return Request(patterns, dest, workdir, owner, mode)
+    return Request(patterns, dest, workdir, None, mode, chown=chown)
 
 
 def _owner_text(req: Request) -> str:
-    return "" if req.owner is None else f"{req.owner[0]}:{req.owner[1]}"
+    return req.chown
 
 
-def _maker(build, state, ins, change, *, views=()):
-    """make() for lookup_or_make: the layer, or a BuildError naming the line."""
+def _maker(build, state, ins, change, *, views=(), req: Request | None = None):
+    """make() for build.layer: the layer, or a BuildError naming the line. `req.chown`, if any, is
+    resolved to ids here, on a miss only (a cached step never reads the image's passwd)."""
     def make():
         from ..build import BuildError
         from ..mergedview import ChangeError, layer_from_changes
 
+        if req is not None and req.chown:
+            req.owner = owners.resolve(build.store, state.image, req.chown)
         try:
             return layer_from_changes(build, state, change, parent=not getattr(ins, "link", False), views=views)
         except ChangeError as err:
@@ -167,7 +170,7 @@ def copy_heredocs(build, state, ins):
             copyfiles.copy(root, Source(scratch, "the heredocs"), req)
 
     parts = KeyParts(state.key, ins.original.strip(), (), files, _owner_text(req))
-    return build.layer(state, ins, parts, _maker(build, state, ins, change),
+    return build.layer(state, ins, parts, _maker(build, state, ins, change, req=req),
                                 f"{ins.keyword.upper()} <<heredoc {req.dest}")
 
 
@@ -192,4 +195,4 @@ def add_url(build, state, ins):
         copyfiles.copy(root, Source(scratch, url), req)
 
     parts = KeyParts(state.key, ins.original.strip(), (), files, _owner_text(req))
-    return build.layer(state, ins, parts, _maker(build, state, ins, change), f"ADD {url} {req.dest}")
+    return build.layer(state, ins, parts, _maker(build, state, ins, change, req=req), f"ADD {url} {req.dest}")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import posixpath
 from dataclasses import replace
 
-from .. import copyfiles, owners
+from .. import copyfiles
 from ..cachekey import KeyParts
+from ..copyfiles import Request
 from .copy import _maker
 
 
@@ -18,11 +19,13 @@ def apply(build, state, ins):
     if path == "/":
         return build.config(state, ins, {"WorkingDir": path})
     user = state.image.config_section.get("User") or ""
-    owner = owners.resolve(build.store, state.image, user) if user else None
     state = replace(state, image=state.image.with_config(WorkingDir=path))
-    parts = KeyParts(state.key, f"WORKDIR {path}", (), (), "" if owner is None else f"{owner[0]}:{owner[1]}")
+    # USER as written keys the step: the parent key fixes the ids it names, read on a miss only
+    parts = KeyParts(state.key, f"WORKDIR {path}", (), (), user)
+
+    req = Request([], path, chown=user)   # _maker resolves req.owner from the USER, on a miss
 
     def change(root, _views):
-        copyfiles.ensure_dir(root, path, owner)
+        copyfiles.ensure_dir(root, path, req.owner)
 
-    return build.layer(state, ins, parts, _maker(build, state, ins, change), f"WORKDIR {path}")
+    return build.layer(state, ins, parts, _maker(build, state, ins, change, req=req), f"WORKDIR {path}")
