@@ -35,14 +35,14 @@ def _image_text(store, diff_ids: tuple[str, ...]) -> str:
     return read_in_view(store, diff_ids, _read).decode("utf-8", "replace")
 
 
-def _image_dbs(store, image, spec: str) -> tuple[list[list[str]], list[list[str]]]:
+def _image_dbs(store, image, what: str) -> tuple[list[list[str]], list[list[str]]]:
     """(passwd, group) entries of the image, as its merged root holds them."""
     from .mergedview import ChangeError
 
     try:
         text = _image_text(store, tuple(image.diff_ids))
     except ChangeError as err:
-        raise OwnerError(f"--chown={spec}: cannot read the image's /etc/passwd or /etc/group: {err.message}",
+        raise OwnerError(f"{what}: cannot read the image's /etc/passwd or /etc/group: {err.message}",
                          hint="the image's /etc must be a directory (its links may point only inside it)") from None
     passwd, _, group = text.partition("\0")
     return users.parse_db(passwd), users.parse_db(group)
@@ -53,24 +53,26 @@ def _number(part: str) -> int | None:
     return 0 if part == "root" else int(part) if users.is_id(part) else None
 
 
-def resolve(store, image, spec: str) -> tuple[int, int]:
-    """`user[:group]`, names or numbers; a user alone uses its primary group (or its uid as gid)."""
+def resolve(store, image, spec: str, what: str | None = None) -> tuple[int, int]:
+    """`user[:group]`, names or numbers; a user alone uses its primary group (or its uid as gid).
+    `what` names the spec in errors (default `--chown=SPEC`; WORKDIR says `USER SPEC`)."""
+    what = what or f"--chown={spec}"
     user, _, group = spec.partition(":")
     uid, want_gid = _number(user), _number(group) if group else None
     if uid is not None and (not group or want_gid is not None):
         return uid, uid if want_gid is None else want_gid
-    passwd, groups = _image_dbs(store, image, spec)
+    passwd, groups = _image_dbs(store, image, what)
     if uid is not None:
         gid = uid
     else:
         entry = users.find_user(passwd, user)
         if entry is None:
-            raise OwnerError(f"--chown={spec}: no user {user!r} in the image's /etc/passwd",
+            raise OwnerError(f"{what}: no user {user!r} in the image's /etc/passwd",
                              hint="use a numeric uid or create the user first")
         _login, uid, gid, _home = entry
     if group:
         found = want_gid if want_gid is not None else users.find_group(groups, group)
         if found is None:
-            raise OwnerError(f"--chown={spec}: no group {group!r} in the image's /etc/group", hint="use a numeric gid")
+            raise OwnerError(f"{what}: no group {group!r} in the image's /etc/group", hint="use a numeric gid")
         gid = found
     return uid, gid

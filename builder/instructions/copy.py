@@ -71,11 +71,12 @@ def _maker(build, state, ins, change, *, views=(), req: Request | None = None):
         from ..build import BuildError
         from ..mergedview import ChangeError, layer_from_changes
 
-        if req is not None and req.chown:
-            req.owner = owners.resolve(build.store, state.image, req.chown)
         try:
+            if req is not None and req.chown:
+                what = f"USER {req.chown}" if ins.keyword == "workdir" else None
+                req.owner = owners.resolve(build.store, state.image, req.chown, what)
             return layer_from_changes(build, state, change, parent=not getattr(ins, "link", False), views=views)
-        except ChangeError as err:
+        except (ChangeError, owners.OwnerError) as err:
             raise BuildError(f"{build.where(ins)}: {ins.keyword.upper()}: {err.message}", hint=err.hint) from None
     return make
 
