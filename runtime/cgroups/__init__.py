@@ -156,13 +156,25 @@ def open_cgroups(cid: str, parent: str | None = None, explain: Callable[[str], N
             if not used:  # e.g. the cgroup2 mount of a hybrid host whose controllers v1 holds
                 continue
             driver = (V1Driver if h.version == 1 else V2Driver)(h, rel, explain)
+            drivers.append(driver)   # before create: a signal right after its mkdir must not lose it
             driver.create()
-            drivers.append(driver)
-    except OSError as err:
+    except BaseException as err:
+        # Whatever stops the loop (a failed mkdir, or a SIGTERM raised in here by the sandbox's
+        # _interruptible when the build is killed), what it made so far goes with it: the caller
+        # never gets a Cgroups to remove it by. A final directory we did not make is not touched.
         for d in drivers:
-            d.remove(time.monotonic() + 2)
-        raise CgroupError(f"cannot create cgroup {rel}: {err}",
-                          hint="run as root on a host with cgroups mounted under /sys/fs/cgroup") from None
+            if d.path in d.made:
+                d.remove(time.monotonic() + 2)
+            else:
+                for level in reversed(d.made):  # pybuild/ (or a --cgroup-parent level) we made, if empty
+                    try:
+                        os.rmdir(level)
+                    except OSError:
+                        break
+        if isinstance(err, OSError):
+            raise CgroupError(f"cannot create cgroup {rel}: {err}",
+                              hint="run as root on a host with cgroups mounted under /sys/fs/cgroup") from None
+        raise
     return Cgroups(drivers, explain)
 
 

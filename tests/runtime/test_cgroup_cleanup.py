@@ -106,3 +106,26 @@ def test_remove_goes_on_to_every_hierarchy_when_one_fails():
     with pytest.raises(OSError):
         Cgroups(drivers, None).remove()
     assert [d.removed for d in drivers] == [False, True, True]
+
+
+@pytest.mark.root
+@pytest.mark.cgroups
+def test_a_signal_while_the_cgroups_are_made_leaves_none(monkeypatch):
+    """A build killed at the moment its RUN step's cgroups are being made (the sandbox turns SIGTERM
+    into an exception there): the hierarchies already made go too. Seen in the chaos suite: cpu,
+    cpuacct and memory were left when the kill came before the other hierarchies."""
+    import runtime.cgroups as cg
+
+    made: list[str] = []
+    create = cg.V1Driver.create
+
+    def create_then_interrupt(self):
+        create(self)
+        made.append(self.path)
+        if len(made) == 3:
+            raise KeyboardInterrupt  # as the SIGTERM handler's exception would, between two mkdirs
+    monkeypatch.setattr(cg.V1Driver, "create", create_then_interrupt)
+    cid = os.urandom(8).hex()
+    with pytest.raises(KeyboardInterrupt):
+        cg.open_cgroups(cid)
+    assert len(made) == 3 and [p for p in made if os.path.exists(p)] == []
